@@ -1,0 +1,17 @@
+// stallguard: kernel-level socket timeouts for Node.js HTTP clients.
+export {
+  applySocketTimeouts,
+  capabilities,
+  readSocketTimeouts,
+  tcpInfo,
+  type Capabilities,
+  type SocketTimeoutsReading,
+  type TcpInfo,
+} from './socket-timeouts'
+export { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './tcp-options'
+export {
+  DeadlineExceededError,
+  KernelTimeoutError,
+  StallGuardError,
+  type StallLayer,
+} from './errors'

@@ -1,0 +1,83 @@
+// The only caller of node-gyp-build. Loading never throws: a missing or
+// broken binding is recorded with its reason, and the rest of the package
+// degrades to what Node can do by itself.
+import { join } from 'node:path'
+
+export interface NativeCapabilities {
+  keepAlive: boolean
+  keepAliveIdle: boolean
+  keepAliveInterval: boolean
+  keepAliveCount: boolean
+  userTimeout: boolean
+  tcpInfo: boolean
+  /** Kernel name of the user-timeout option, '' when there is none. */
+  userTimeoutOption: string
+  /** 1 where the kernel counts milliseconds, 1000 where it counts seconds. */
+  userTimeoutGranularity: number
+}
+
+export interface NativeTimeouts {
+  keepAlive: boolean
+  /** ms; -1 where the platform has no such option */
+  keepAliveIdle: number
+  keepAliveInterval: number
+  keepAliveCount: number
+  userTimeout: number
+}
+
+export interface NativeTcpInfo {
+  state: number
+  caState: number
+  retransmits: number
+  probes: number
+  backoff: number
+  /** µs */
+  rto: number
+  /** µs */
+  rtt: number
+  rttVar: number
+  sndCwnd: number
+  unacked: number
+  lost: number
+  totalRetrans: number
+  /** ms since */
+  lastDataSent: number
+  lastDataRecv: number
+  lastAckRecv: number
+}
+
+export interface NativeBinding {
+  capabilities(): NativeCapabilities
+  /** Negative values leave an option untouched. */
+  setTimeouts(
+    fd: number,
+    keepAlive: number,
+    idleSeconds: number,
+    intervalSeconds: number,
+    count: number,
+    userTimeoutMs: number,
+  ): void
+  getTimeouts(fd: number): NativeTimeouts
+  tcpInfo(fd: number): NativeTcpInfo
+}
+
+export type NativeLoad =
+  | { binding: NativeBinding; error: undefined }
+  | { binding: undefined; error: Error }
+
+function load(): NativeLoad {
+  try {
+    // Compiled output lives in dist/, sources in lib/: the package root is one up from both.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown
+    const binding = nodeGypBuild(join(__dirname, '..')) as NativeBinding
+    if (typeof binding?.setTimeouts !== 'function') {
+      throw new Error('the native binding does not export setTimeouts')
+    }
+    return { binding, error: undefined }
+  } catch (err) {
+    return { binding: undefined, error: err instanceof Error ? err : new Error(String(err)) }
+  }
+}
+
+export const native: NativeLoad = load()

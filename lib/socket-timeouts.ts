@@ -1,0 +1,279 @@
+// The public socket-level API: put kernel timeouts on a net/tls socket, read
+// them back, read TCP_INFO, and report what this platform can do.
+import net from 'node:net'
+import { KernelTimeoutError, StallGuardError } from './errors'
+import { native, type NativeTcpInfo } from './native'
+import {
+  resolveTcpTimeouts,
+  type ResolvedTcpTimeouts,
+  type TcpTimeouts,
+} from './tcp-options'
+import { invalidType } from './validate'
+
+const kState = Symbol('stallguard.socketState')
+
+interface SocketState {
+  timeouts: ResolvedTcpTimeouts
+  /** True once our options reached the kernel for this socket's descriptor. */
+  applied: boolean
+  /** True while a 'connect' listener is waiting to apply them. */
+  waiting: boolean
+  /** Node's own setKeepAlive, used by the fallback and by our re-apply wrapper. */
+  nodeSetKeepAlive: net.Socket['setKeepAlive']
+}
+
+type GuardedSocket = net.Socket & {
+  [kState]?: SocketState
+  _handle?: { fd?: number } | null
+}
+
+const caps = native.binding?.capabilities()
+const hasDescriptors = process.platform !== 'win32'
+
+/** What this process can do, and why not where it cannot. */
+export interface Capabilities {
+  /** The native binding loaded and can reach socket options on this platform. */
+  native: boolean
+  /** Why the native layer is unavailable (undefined when it works). */
+  reason: string | undefined
+  platform: NodeJS.Platform
+  userTimeout: boolean
+  keepAliveIdle: boolean
+  keepAliveInterval: boolean
+  keepAliveCount: boolean
+  tcpInfo: boolean
+  /** Kernel option behind `userTimeout` (`TCP_USER_TIMEOUT` on Linux), or undefined. */
+  userTimeoutOption: string | undefined
+}
+
+function unavailableReason(): string | undefined {
+  if (native.error) return `native binding failed to load: ${native.error.message}`
+  if (!hasDescriptors) return `Node exposes no socket descriptors on ${process.platform}`
+  return undefined
+}
+
+export function capabilities(): Capabilities {
+  const reason = unavailableReason()
+  const usable = reason === undefined && caps !== undefined
+  return {
+    native: usable,
+    reason,
+    platform: process.platform,
+    userTimeout: usable && caps.userTimeout,
+    // Without the binding, Node's own setKeepAlive still sets the idle time.
+    keepAliveIdle: usable ? caps.keepAliveIdle : true,
+    keepAliveInterval: usable && caps.keepAliveInterval,
+    keepAliveCount: usable && caps.keepAliveCount,
+    tcpInfo: usable && caps.tcpInfo,
+    userTimeoutOption: usable && caps.userTimeout ? caps.userTimeoutOption : undefined,
+  }
+}
+
+let warned = false
+function warnOnce(message: string): void {
+  if (warned) return
+  warned = true
+  process.emitWarning(message, { type: 'StallGuardWarning', code: 'STALLGUARD_DEGRADED' })
+}
+
+function fdOf(socket: GuardedSocket): number {
+  const fd = socket._handle?.fd
+  return typeof fd === 'number' ? fd : -1
+}
+
+/**
+ * Put kernel timeouts on a TCP socket (`net.Socket` or `tls.TLSSocket`),
+ * connected or not. Durations are milliseconds; missing keys take
+ * {@link DEFAULT_TCP_TIMEOUTS}. Unix-domain sockets are left alone.
+ *
+ * The values stay in force: a later `socket.setKeepAlive(true, …)` (Node's
+ * http.Agent does this whenever a socket returns to its pool) would reset
+ * interval and count, so it is followed by ours. `setKeepAlive(false)` is
+ * respected.
+ */
+export function applySocketTimeouts(socket: net.Socket, tcp?: TcpTimeouts): void {
+  applyResolvedTimeouts(socket, resolveTcpTimeouts(tcp))
+}
+
+/** Same as {@link applySocketTimeouts} with timeouts already validated (agents resolve once). */
+export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpTimeouts): void {
+  if (!(socket instanceof net.Socket)) {
+    throw invalidType('socket', socket, 'a net.Socket or tls.TLSSocket')
+  }
+  const guarded = socket as GuardedSocket
+  let state = guarded[kState]
+  if (state === undefined) {
+    state = guard(guarded, timeouts)
+  } else {
+    state.timeouts = timeouts
+  }
+  if (guarded.destroyed) return
+  if (!guarded.connecting && fdOf(guarded) >= 0) {
+    writeTimeouts(guarded, state)
+    return
+  }
+  // The descriptor does not exist until the connect call runs (after DNS),
+  // and happy-eyeballs replaces it per attempt: apply when the winner connects.
+  // Prepending runs us after Node's own keepalive re-apply and before anyone else.
+  if (!state.waiting) {
+    state.waiting = true
+    guarded.prependOnceListener('connect', () => {
+      state.waiting = false
+      try {
+        writeTimeouts(guarded, state)
+      } catch (err) {
+        guarded.destroy(err as Error)
+      }
+    })
+  }
+}
+
+function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketState {
+  const state: SocketState = {
+    timeouts,
+    applied: false,
+    waiting: false,
+    nodeSetKeepAlive: socket.setKeepAlive,
+  }
+  socket[kState] = state
+
+  // Node's setKeepAlive (libuv >= 1.35) rewrites TCP_KEEPINTVL=1 and
+  // TCP_KEEPCNT=10 every time it is called; put ours back right after.
+  socket.setKeepAlive = function setKeepAlive(this: GuardedSocket, enable?: boolean, ...rest: unknown[]) {
+    const result = (state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(this, enable, ...rest)
+    if (enable && state.applied && state.timeouts.keepAlive && native.binding) {
+      const fd = fdOf(this)
+      if (fd >= 0) {
+        try {
+          writeKeepAlive(fd, state.timeouts)
+        } catch (err) {
+          this.destroy(err as Error)
+        }
+      }
+    }
+    return result
+  }
+
+  // A kernel abort surfaces as a plain `read ETIMEDOUT`; every path (read,
+  // write, connect, TLS) ends in destroy(err), so that is where we name it.
+  const nodeDestroy = socket.destroy
+  socket.destroy = function destroy(this: GuardedSocket, err?: Error, ...rest: unknown[]) {
+    if (
+      err !== undefined && err !== null && state.applied &&
+      (err as NodeJS.ErrnoException).code === 'ETIMEDOUT' && !(err instanceof StallGuardError)
+    ) {
+      err = new KernelTimeoutError(err as NodeJS.ErrnoException, state.timeouts, {
+        address: this.remoteAddress,
+        port: this.remotePort,
+      })
+    }
+    return (nodeDestroy as (...args: unknown[]) => net.Socket).call(this, err, ...rest)
+  } as net.Socket['destroy']
+  return state
+}
+
+/** Negative = leave alone (the binding's convention); 0 in our model means the same. */
+const orSkip = (value: number): number => (value > 0 ? value : -1)
+
+function writeKeepAlive(fd: number, t: ResolvedTcpTimeouts): void {
+  native.binding!.setTimeouts(
+    fd,
+    -1,
+    caps!.keepAliveIdle ? orSkip(t.keepAliveIdleSeconds) : -1,
+    caps!.keepAliveInterval ? orSkip(t.keepAliveIntervalSeconds) : -1,
+    caps!.keepAliveCount ? orSkip(t.keepAliveCount) : -1,
+    -1,
+  )
+}
+
+function writeTimeouts(socket: GuardedSocket, state: SocketState): void {
+  // Unix-domain sockets and other non-TCP streams have no peer family.
+  if (socket.remoteFamily === undefined) return
+  const t = state.timeouts
+  const fd = fdOf(socket)
+  const binding = native.binding
+  if (binding === undefined || caps === undefined || fd < 0) {
+    fallback(socket, state)
+    return
+  }
+  if (t.userTimeoutMs > 0 && !caps.userTimeout) {
+    warnOnce(`stallguard: this platform (${process.platform}) has no TCP user timeout option; ` +
+      'only keepalive and application deadlines protect against stalled writes')
+  }
+  binding.setTimeouts(
+    fd,
+    t.keepAlive ? 1 : -1,
+    caps.keepAliveIdle ? orSkip(t.keepAliveIdleSeconds) : -1,
+    caps.keepAliveInterval ? orSkip(t.keepAliveIntervalSeconds) : -1,
+    caps.keepAliveCount ? orSkip(t.keepAliveCount) : -1,
+    caps.userTimeout ? orSkip(t.userTimeoutMs) : -1,
+  )
+  state.applied = true
+}
+
+/**
+ * No binding or no descriptor: do what Node can. Node >= 24.21 / 26.4 also
+ * honours interval and count here; older versions ignore the extra arguments.
+ */
+function fallback(socket: GuardedSocket, state: SocketState): void {
+  const reason = unavailableReason() ?? 'the socket has no file descriptor'
+  warnOnce(`stallguard: ${reason}; falling back to Node's setKeepAlive ` +
+    '(keepalive idle only, no TCP_USER_TIMEOUT). Application deadlines still apply.')
+  const t = state.timeouts
+  if (!t.keepAlive) return
+  ;(state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(
+    socket, true, t.keepAliveIdleSeconds * 1000, t.keepAliveIntervalSeconds * 1000, t.keepAliveCount)
+}
+
+/** Kernel timeouts as the kernel holds them, in milliseconds (0 = system default user timeout). */
+export interface SocketTimeoutsReading {
+  keepAlive: boolean
+  keepAliveIdle: number
+  keepAliveInterval: number
+  keepAliveCount: number
+  userTimeout: number
+}
+
+function requireDescriptor(socket: net.Socket, what: string): number {
+  if (!(socket instanceof net.Socket)) {
+    throw invalidType('socket', socket, 'a net.Socket or tls.TLSSocket')
+  }
+  const reason = unavailableReason()
+  if (reason !== undefined || native.binding === undefined) {
+    throw new StallGuardError(`stallguard: cannot ${what}: ${reason}`, 'ERR_STALLGUARD_UNSUPPORTED', 'kernel')
+  }
+  const fd = fdOf(socket as GuardedSocket)
+  if (fd < 0) {
+    throw new StallGuardError(`stallguard: cannot ${what}: the socket is not connected`, 'ENOTCONN', 'kernel')
+  }
+  return fd
+}
+
+/** Read back the timeouts the kernel holds for a connected socket. */
+export function readSocketTimeouts(socket: net.Socket): SocketTimeoutsReading {
+  const fd = requireDescriptor(socket, 'read socket timeouts')
+  const raw = native.binding!.getTimeouts(fd)
+  return {
+    keepAlive: raw.keepAlive,
+    keepAliveIdle: raw.keepAliveIdle,
+    keepAliveInterval: raw.keepAliveInterval,
+    keepAliveCount: raw.keepAliveCount,
+    userTimeout: raw.userTimeout,
+  }
+}
+
+export type TcpInfo = NativeTcpInfo
+
+/**
+ * `TCP_INFO` for a connected socket (Linux), or undefined where the platform,
+ * the binding or the socket cannot give it.
+ */
+export function tcpInfo(socket: net.Socket): TcpInfo | undefined {
+  if (!(socket instanceof net.Socket)) {
+    throw invalidType('socket', socket, 'a net.Socket or tls.TLSSocket')
+  }
+  if (!capabilities().tcpInfo) return undefined
+  const fd = fdOf(socket as GuardedSocket)
+  if (fd < 0) return undefined
+  return native.binding!.tcpInfo(fd)
+}

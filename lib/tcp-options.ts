@@ -1,0 +1,112 @@
+// The option model for the kernel layer: what users write (milliseconds,
+// `false` for "system default"), the defaults, and the resolved form in the
+// units each socket option takes. Resolved once per agent, not per socket.
+import { checkNumber, invalidType } from './validate'
+
+/** Kernel timeouts for one socket. All durations are in milliseconds. */
+export interface TcpTimeouts {
+  /**
+   * `TCP_USER_TIMEOUT`: abort when sent data stays unacknowledged this long.
+   * Catches "data written into the void". 0/false = system default
+   * (`tcp_retries2`, about 15 minutes on Linux).
+   */
+  userTimeout?: number | false
+  /** `TCP_KEEPIDLE`: idle time before the first keepalive probe. Rounded up to whole seconds. */
+  keepAliveIdle?: number | false
+  /** `TCP_KEEPINTVL`: time between probes. Rounded up to whole seconds. */
+  keepAliveInterval?: number | false
+  /** `TCP_KEEPCNT`: unanswered probes before the kernel gives up. */
+  keepAliveCount?: number | false
+}
+
+/**
+ * Defaults: a dead idle peer is found in about 10 s
+ * (idle 5 s + 5 probes × 1 s), and unacknowledged data is given up on after
+ * 10 s, following the rule user timeout ≈ idle + interval × count.
+ */
+export const DEFAULT_TCP_TIMEOUTS: Readonly<{
+  userTimeout: number
+  keepAliveIdle: number
+  keepAliveInterval: number
+  keepAliveCount: number
+}> = Object.freeze({
+  userTimeout: 10_000,
+  keepAliveIdle: 5_000,
+  keepAliveInterval: 1_000,
+  keepAliveCount: 5,
+})
+
+/** Timeouts in kernel units. 0 = leave that option at the system default. */
+export interface ResolvedTcpTimeouts {
+  /** Whether SO_KEEPALIVE is turned on (false only when every keepalive option is off). */
+  keepAlive: boolean
+  keepAliveIdleSeconds: number
+  keepAliveIntervalSeconds: number
+  keepAliveCount: number
+  userTimeoutMs: number
+}
+
+const KEEPALIVE_MAX_SECONDS = 32767
+const USER_TIMEOUT_MAX_MS = 2 ** 31 - 1
+
+const KEYS = ['userTimeout', 'keepAliveIdle', 'keepAliveInterval', 'keepAliveCount'] as const
+
+/**
+ * Validate user-facing timeouts (milliseconds, missing keys take the
+ * defaults) and convert them to kernel units. `prefix` names the option in
+ * error messages, e.g. `tcp` gives `tcp.userTimeout`.
+ */
+export function resolveTcpTimeouts(
+  tcp: TcpTimeouts | undefined,
+  prefix = 'tcp',
+): ResolvedTcpTimeouts {
+  if (tcp !== undefined && (tcp === null || typeof tcp !== 'object')) {
+    throw invalidType(prefix, tcp, 'an object of TCP timeouts')
+  }
+  for (const key of Object.keys(tcp ?? {})) {
+    if (!(KEYS as readonly string[]).includes(key)) {
+      throw invalidType(`${prefix}.${key}`, (tcp as Record<string, unknown>)[key],
+        `one of ${KEYS.join(', ')} (unknown option)`)
+    }
+  }
+  const pick = <K extends (typeof KEYS)[number]>(key: K): unknown => {
+    const value = tcp?.[key]
+    return value === undefined ? DEFAULT_TCP_TIMEOUTS[key] : value
+  }
+
+  const userTimeoutMs = checkNumber(`${prefix}.userTimeout`, pick('userTimeout'), {
+    min: 1, max: USER_TIMEOUT_MAX_MS, integer: true, unit: 'ms', zeroMeans: 'the system default',
+  })
+  const seconds = (key: 'keepAliveIdle' | 'keepAliveInterval'): number => {
+    const ms = checkNumber(`${prefix}.${key}`, pick(key), {
+      min: 1, max: KEEPALIVE_MAX_SECONDS * 1000, unit: 'ms', zeroMeans: 'the system default',
+    })
+    // Round up: truncating 500 ms would give 0 s, which the kernel rejects.
+    return Math.ceil(ms / 1000)
+  }
+  const keepAliveIdleSeconds = seconds('keepAliveIdle')
+  const keepAliveIntervalSeconds = seconds('keepAliveInterval')
+  const keepAliveCount = checkNumber(`${prefix}.keepAliveCount`, pick('keepAliveCount'), {
+    min: 1, max: 127, integer: true, zeroMeans: 'the system default',
+  })
+  return {
+    keepAlive: keepAliveIdleSeconds > 0 || keepAliveIntervalSeconds > 0 || keepAliveCount > 0,
+    keepAliveIdleSeconds,
+    keepAliveIntervalSeconds,
+    keepAliveCount,
+    userTimeoutMs,
+  }
+}
+
+/** Human-readable summary used in error messages and the demo. */
+export function describeTcpTimeouts(t: ResolvedTcpTimeouts): string {
+  const parts: string[] = []
+  if (t.userTimeoutMs > 0) parts.push(`TCP_USER_TIMEOUT ${t.userTimeoutMs} ms`)
+  if (t.keepAlive) {
+    const idle = t.keepAliveIdleSeconds > 0 ? `${t.keepAliveIdleSeconds} s` : 'system'
+    const intvl = t.keepAliveIntervalSeconds > 0 ? `${t.keepAliveIntervalSeconds} s` : 'system'
+    const cnt = t.keepAliveCount > 0 ? String(t.keepAliveCount) : 'system'
+    parts.push(`keepalive idle ${idle}, interval ${intvl}, count ${cnt}`)
+  }
+  return parts.length > 0 ? parts.join('; ') : 'system defaults'
+}
