@@ -56,7 +56,8 @@ int sg_set_keepalive_count(int fd, int count);
 // Milliseconds; platforms that count seconds round up.
 int sg_set_user_timeout(int fd, uint32_t milliseconds);
 
-int sg_get_timeouts(int fd, sg_timeouts* out);
+// On failure *failed_option names the option whose getsockopt failed.
+int sg_get_timeouts(int fd, sg_timeouts* out, const char** failed_option);
 int sg_get_tcp_info(int fd, sg_tcp_info* out);
 
 #endif

@@ -118,29 +118,34 @@ int sg_set_user_timeout(int fd, uint32_t milliseconds) {
 #endif
 }
 
-int sg_get_timeouts(int fd, sg_timeouts* out) {
+int sg_get_timeouts(int fd, sg_timeouts* out, const char** failed_option) {
   int value = 0;
+  *failed_option = "SO_KEEPALIVE";
   int err = get_int(fd, SOL_SOCKET, SO_KEEPALIVE, &value);
   if (err != 0) return err;
   out->keepalive = value != 0 ? 1 : 0;
 
   out->keepalive_idle_ms = -1;
 #ifdef SG_KEEPIDLE
+  *failed_option = "TCP_KEEPIDLE";
   if ((err = get_int(fd, IPPROTO_TCP, SG_KEEPIDLE, &value)) != 0) return err;
   out->keepalive_idle_ms = static_cast<int64_t>(value) * 1000;
 #endif
   out->keepalive_interval_ms = -1;
 #ifdef TCP_KEEPINTVL
+  *failed_option = "TCP_KEEPINTVL";
   if ((err = get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, &value)) != 0) return err;
   out->keepalive_interval_ms = static_cast<int64_t>(value) * 1000;
 #endif
   out->keepalive_count = -1;
 #ifdef TCP_KEEPCNT
+  *failed_option = "TCP_KEEPCNT";
   if ((err = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT, &value)) != 0) return err;
   out->keepalive_count = value;
 #endif
   out->user_timeout_ms = -1;
 #ifdef SG_USER_TIMEOUT
+  *failed_option = SG_USER_TIMEOUT_NAME;
   if ((err = get_int(fd, IPPROTO_TCP, SG_USER_TIMEOUT, &value)) != 0) return err;
   out->user_timeout_ms = static_cast<int64_t>(value) * SG_USER_TIMEOUT_UNIT_MS;
 #endif

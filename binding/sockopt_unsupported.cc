@@ -16,5 +16,8 @@ int sg_set_keepalive_idle(int, int) { return UV_ENOTSUP; }
 int sg_set_keepalive_interval(int, int) { return UV_ENOTSUP; }
 int sg_set_keepalive_count(int, int) { return UV_ENOTSUP; }
 int sg_set_user_timeout(int, uint32_t) { return UV_ENOTSUP; }
-int sg_get_timeouts(int, sg_timeouts*) { return UV_ENOTSUP; }
+int sg_get_timeouts(int, sg_timeouts*, const char** failed_option) {
+  *failed_option = "SO_KEEPALIVE";
+  return UV_ENOTSUP;
+}
 int sg_get_tcp_info(int, sg_tcp_info*) { return UV_ENOTSUP; }

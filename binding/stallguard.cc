@@ -86,8 +86,9 @@ Napi::Value GetTimeouts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0, "fd");
   sg_timeouts t;
-  int err = sg_get_timeouts(fd, &t);
-  if (err != 0) throw UvError(env, err, "getsockopt", "SO_KEEPALIVE");
+  const char* failed_option = "SO_KEEPALIVE";
+  int err = sg_get_timeouts(fd, &t, &failed_option);
+  if (err != 0) throw UvError(env, err, "getsockopt", failed_option);
   Napi::Object out = Napi::Object::New(env);
   out.Set("keepAlive", t.keepalive != 0);
   out.Set("keepAliveIdle", Napi::Number::New(env, static_cast<double>(t.keepalive_idle_ms)));

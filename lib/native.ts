@@ -62,21 +62,23 @@ export interface NativeBinding {
 }
 
 export type NativeLoad =
-  | { binding: NativeBinding; error: undefined }
-  | { binding: undefined; error: Error }
+  | { binding: NativeBinding; file: string; error: undefined }
+  | { binding: undefined; file: undefined; error: Error }
 
 function load(): NativeLoad {
   try {
     // Compiled output lives in dist/, sources in lib/: the package root is one up from both.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown
-    const binding = nodeGypBuild(join(__dirname, '..')) as NativeBinding
+    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string }
+    // Resolve, then require, so we can report which file won: a stale build/
+    // shadows prebuilds/, and PREBUILDS_ONLY=1 skips build/ altogether.
+    const file = nodeGypBuild.resolve(join(__dirname, '..'))
+    const binding = require(file) as NativeBinding
     if (typeof binding?.setTimeouts !== 'function') {
-      throw new Error('the native binding does not export setTimeouts')
+      throw new Error(`${file} does not export setTimeouts`)
     }
-    return { binding, error: undefined }
+    return { binding, file, error: undefined }
   } catch (err) {
-    return { binding: undefined, error: err instanceof Error ? err : new Error(String(err)) }
+    return { binding: undefined, file: undefined, error: err instanceof Error ? err : new Error(String(err)) }
   }
 }
 

@@ -29,6 +29,8 @@ type GuardedSocket = net.Socket & {
 
 const caps = native.binding?.capabilities()
 const hasDescriptors = process.platform !== 'win32'
+/** The binding loaded and this platform hands out descriptors: socket options are reachable. */
+const nativeUsable = native.binding !== undefined && caps !== undefined && hasDescriptors
 
 /** What this process can do, and why not where it cannot. */
 export interface Capabilities {
@@ -36,6 +38,8 @@ export interface Capabilities {
   native: boolean
   /** Why the native layer is unavailable (undefined when it works). */
   reason: string | undefined
+  /** The binary that was loaded (a prebuild or a local build), if any. */
+  binding: string | undefined
   platform: NodeJS.Platform
   userTimeout: boolean
   keepAliveIdle: boolean
@@ -54,10 +58,11 @@ function unavailableReason(): string | undefined {
 
 export function capabilities(): Capabilities {
   const reason = unavailableReason()
-  const usable = reason === undefined && caps !== undefined
+  const usable = nativeUsable && caps !== undefined
   return {
     native: usable,
     reason,
+    binding: native.file,
     platform: process.platform,
     userTimeout: usable && caps.userTimeout,
     // Without the binding, Node's own setKeepAlive still sets the idle time.
@@ -141,7 +146,7 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
   // TCP_KEEPCNT=10 every time it is called; put ours back right after.
   socket.setKeepAlive = function setKeepAlive(this: GuardedSocket, enable?: boolean, ...rest: unknown[]) {
     const result = (state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(this, enable, ...rest)
-    if (enable && state.applied && state.timeouts.keepAlive && native.binding) {
+    if (enable && state.applied && state.timeouts.keepAlive && nativeUsable) {
       const fd = fdOf(this)
       if (fd >= 0) {
         try {
@@ -192,7 +197,7 @@ function writeTimeouts(socket: GuardedSocket, state: SocketState): void {
   const t = state.timeouts
   const fd = fdOf(socket)
   const binding = native.binding
-  if (binding === undefined || caps === undefined || fd < 0) {
+  if (!nativeUsable || binding === undefined || caps === undefined || fd < 0) {
     fallback(socket, state)
     return
   }
@@ -239,7 +244,7 @@ function requireDescriptor(socket: net.Socket, what: string): number {
     throw invalidType('socket', socket, 'a net.Socket or tls.TLSSocket')
   }
   const reason = unavailableReason()
-  if (reason !== undefined || native.binding === undefined) {
+  if (!nativeUsable) {
     throw new StallGuardError(`stallguard: cannot ${what}: ${reason}`, 'ERR_STALLGUARD_UNSUPPORTED', 'kernel')
   }
   const fd = fdOf(socket as GuardedSocket)
@@ -266,7 +271,7 @@ export type TcpInfo = NativeTcpInfo
 
 /**
  * `TCP_INFO` for a connected socket (Linux), or undefined where the platform,
- * the binding or the socket cannot give it.
+ * the binding or the socket (not connected, not TCP) cannot give it.
  */
 export function tcpInfo(socket: net.Socket): TcpInfo | undefined {
   if (!(socket instanceof net.Socket)) {
@@ -275,5 +280,12 @@ export function tcpInfo(socket: net.Socket): TcpInfo | undefined {
   if (!capabilities().tcpInfo) return undefined
   const fd = fdOf(socket as GuardedSocket)
   if (fd < 0) return undefined
-  return native.binding!.tcpInfo(fd)
+  try {
+    return native.binding!.tcpInfo(fd)
+  } catch (err) {
+    // Not a TCP socket (Unix domain): unsupported for this socket, not an error.
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EOPNOTSUPP' || code === 'ENOTSUP') return undefined
+    throw err
+  }
 }
