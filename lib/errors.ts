@@ -36,9 +36,11 @@ export class KernelTimeoutError extends StallGuardError {
     peer: { address?: string | undefined; port?: number | undefined },
   ) {
     const where = peer.address ? ` to ${peer.address}:${peer.port}` : ''
+    const what = cause.syscall === 'connect'
+      ? 'the peer never answered the handshake'
+      : 'the peer stopped acknowledging data or keepalive probes'
     super(
-      `${cause.syscall ?? 'socket'} ETIMEDOUT: the kernel aborted the connection${where}: ` +
-        `the peer stopped acknowledging data or keepalive probes ` +
+      `${cause.syscall ?? 'socket'} ETIMEDOUT: the kernel aborted the connection${where}: ${what} ` +
         `(${describeTcpTimeouts(timeouts)})`,
       'ETIMEDOUT',
       'kernel',

@@ -118,12 +118,34 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
     return
   }
   // The descriptor does not exist until the connect call runs (after DNS),
-  // and happy-eyeballs replaces it per attempt: apply when the winner connects.
-  // Prepending runs us after Node's own keepalive re-apply and before anyone else.
+  // and happy-eyeballs makes a new one per attempt. Node emits
+  // 'connectionAttempt' just before each connect call, so one tick later the
+  // SYN_SENT socket exists: setting TCP_USER_TIMEOUT there bounds the kernel's
+  // SYN retries too (Linux >= 5.4), which would otherwise run for ~2 minutes.
+  // At 'connect' everything is written again, because Node re-applies its own
+  // keepalive just before emitting it; prepending runs us after that and
+  // before anyone else's listener.
   if (!state.waiting) {
     state.waiting = true
-    guarded.prependOnceListener('connect', () => {
+    const onAttempt = (): void => {
+      process.nextTick(() => {
+        if (!guarded.connecting || guarded.destroyed || fdOf(guarded) < 0) return
+        try {
+          writeToKernel(guarded, state)
+        } catch (err) {
+          guarded.destroy(err as Error)
+        }
+      })
+    }
+    guarded.on('connectionAttempt', onAttempt)
+    const settle = (): void => {
       state.waiting = false
+      guarded.off('connectionAttempt', onAttempt)
+      guarded.off('close', settle)
+    }
+    guarded.once('close', settle)
+    guarded.prependOnceListener('connect', () => {
+      settle()
       try {
         writeTimeouts(guarded, state)
       } catch (err) {
@@ -167,9 +189,11 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
       err !== undefined && err !== null && state.applied &&
       (err as NodeJS.ErrnoException).code === 'ETIMEDOUT' && !(err instanceof StallGuardError)
     ) {
-      err = new KernelTimeoutError(err as NodeJS.ErrnoException, state.timeouts, {
-        address: this.remoteAddress,
-        port: this.remotePort,
+      // A connect that timed out has no peer yet; Node put the address on the error.
+      const sys = err as NodeJS.ErrnoException & { address?: string; port?: number }
+      err = new KernelTimeoutError(sys, state.timeouts, {
+        address: this.remoteAddress ?? sys.address,
+        port: this.remotePort ?? sys.port,
       })
     }
     return (nodeDestroy as (...args: unknown[]) => net.Socket).call(this, err, ...rest)
@@ -194,24 +218,30 @@ function writeKeepAlive(fd: number, t: ResolvedTcpTimeouts): void {
 function writeTimeouts(socket: GuardedSocket, state: SocketState): void {
   // Unix-domain sockets and other non-TCP streams have no peer family.
   if (socket.remoteFamily === undefined) return
-  const t = state.timeouts
-  const fd = fdOf(socket)
-  const binding = native.binding
-  if (!nativeUsable || binding === undefined || caps === undefined || fd < 0) {
+  if (!nativeUsable || fdOf(socket) < 0) {
     fallback(socket, state)
     return
   }
-  if (t.userTimeoutMs > 0 && !caps.userTimeout) {
+  writeToKernel(socket, state)
+}
+
+/** All our options onto the socket's descriptor (native layer usable, fd >= 0). */
+function writeToKernel(socket: GuardedSocket, state: SocketState): void {
+  if (!nativeUsable) return
+  const t = state.timeouts
+  const fd = fdOf(socket)
+  const binding = native.binding!
+  if (t.userTimeoutMs > 0 && !caps!.userTimeout) {
     warnOnce(`stallguard: this platform (${process.platform}) has no TCP user timeout option; ` +
       'only keepalive and application deadlines protect against stalled writes')
   }
   binding.setTimeouts(
     fd,
     t.keepAlive ? 1 : -1,
-    caps.keepAliveIdle ? orSkip(t.keepAliveIdleSeconds) : -1,
-    caps.keepAliveInterval ? orSkip(t.keepAliveIntervalSeconds) : -1,
-    caps.keepAliveCount ? orSkip(t.keepAliveCount) : -1,
-    caps.userTimeout ? orSkip(t.userTimeoutMs) : -1,
+    caps!.keepAliveIdle ? orSkip(t.keepAliveIdleSeconds) : -1,
+    caps!.keepAliveInterval ? orSkip(t.keepAliveIntervalSeconds) : -1,
+    caps!.keepAliveCount ? orSkip(t.keepAliveCount) : -1,
+    caps!.userTimeout ? orSkip(t.userTimeoutMs) : -1,
   )
   state.applied = true
 }

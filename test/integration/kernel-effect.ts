@@ -84,4 +84,27 @@ if (enterNetns(t, __filename)) {
     await sleep(10_000 - since(start))
     t.equal(plain.client.destroyed, false, `the unprotected socket is still open after ${since(start)} ms`)
   })
+
+  t.test('user timeout bounds the SYN retries of a connect nobody answers', async (t) => {
+    const listener = net.createServer()
+    listener.listen(0, '127.0.0.1')
+    await once(listener, 'listening')
+    const port = (listener.address() as net.AddressInfo).port
+    listener.close()
+    filter.drop(port, 'to-server')
+    const start = now()
+    const guarded = net.connect(port, '127.0.0.1')
+    const plain = net.connect(port, '127.0.0.1')
+    plain.on('error', () => {})
+    t.teardown(() => plain.destroy())
+    applySocketTimeouts(guarded, { userTimeout: 1500 })
+    const [err] = (await once(guarded, 'error').catch((e) => [e])) as [KernelTimeoutError]
+    const elapsed = since(start)
+    t.type(err, KernelTimeoutError)
+    t.match(err, { code: 'ETIMEDOUT', syscall: 'connect', address: '127.0.0.1', port, layer: 'kernel' })
+    t.match(err.message, /connect ETIMEDOUT: the kernel aborted the connection to 127\.0\.0\.1:\d+: the peer never answered the handshake \(TCP_USER_TIMEOUT 1500 ms/)
+    t.ok(elapsed >= 1400 && elapsed <= 3500, `connect gave up after ${elapsed} ms (window 1500–3500)`)
+    await sleep(4000 - since(start))
+    t.equal(plain.connecting, true, `without stallguard the SYN is still being retried after ${since(start)} ms`)
+  })
 }
