@@ -76,7 +76,7 @@ function memoryTable(results: Array<[string, MemoryResult]>): string {
 
 interface Detection {
   capMs: number
-  tcp: Record<string, number>
+  tcp: { userTimeout: number; keepAliveIdle: number; keepAliveInterval: number; keepAliveCount: number }
   connectTimeout: number
   results: Array<{ scenario: string; contender: string; ms: number | null; outcome: string }>
 }

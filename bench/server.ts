@@ -14,9 +14,8 @@ const server = http.createServer({ keepAliveTimeout: 120_000 }, (req, res) => {
   const url = new URL(req.url ?? '/', 'http://bench')
   switch (url.pathname) {
     case '/close':
-      res.setHeader('connection', 'close')
-    // falls through
     case '/small':
+      if (url.pathname === '/close') res.setHeader('connection', 'close')
       res.setHeader('content-length', SMALL.length)
       res.end(SMALL)
       return

@@ -15,3 +15,14 @@ export {
   StallGuardError,
   type StallLayer,
 } from './errors'
+export { StallGuardAgent, type StallGuardAgentOptions } from './dispatcher'
+export {
+  StallGuardHttpAgent,
+  StallGuardHttpsAgent,
+  type StallGuardAgentExtras,
+  type StallGuardHttpAgentOptions,
+  type StallGuardHttpsAgentOptions,
+  type StallGuardRequestOptions,
+} from './http-agent'
+export { install, type InstallOptions, type Uninstall } from './install'
+export { optionsFromEnv } from './env'

@@ -46,8 +46,10 @@ export interface ResolvedTcpTimeouts {
   userTimeoutMs: number
 }
 
-const KEEPALIVE_MAX_SECONDS = 32767
-const USER_TIMEOUT_MAX_MS = 2 ** 31 - 1
+/** Kernel limits, shared with the env-var parser so both report the same ranges. */
+export const KEEPALIVE_MAX_SECONDS = 32767
+export const KEEPALIVE_MAX_COUNT = 127
+export const USER_TIMEOUT_MAX_MS = 2 ** 31 - 1
 
 const KEYS = ['userTimeout', 'keepAliveIdle', 'keepAliveInterval', 'keepAliveCount'] as const
 
@@ -87,7 +89,7 @@ export function resolveTcpTimeouts(
   const keepAliveIdleSeconds = seconds('keepAliveIdle')
   const keepAliveIntervalSeconds = seconds('keepAliveInterval')
   const keepAliveCount = checkNumber(`${prefix}.keepAliveCount`, pick('keepAliveCount'), {
-    min: 1, max: 127, integer: true, zeroMeans: 'the system default',
+    min: 1, max: KEEPALIVE_MAX_COUNT, integer: true, zeroMeans: 'the system default',
   })
   return {
     keepAlive: keepAliveIdleSeconds > 0 || keepAliveIntervalSeconds > 0 || keepAliveCount > 0,

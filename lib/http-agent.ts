@@ -1,0 +1,172 @@
+// node:http and node:https agents whose every socket carries stallguard's
+// kernel timeouts, with an optional deadline per request. They drop in
+// wherever an http.Agent goes: http.request, the AWS SDK's NodeHttpHandler,
+// got, axios.
+import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
+import type { Duplex } from 'node:stream'
+import { resolveDeadline } from './deadline'
+import { watchRequest } from './http-request-guard'
+import { applyResolvedTimeouts } from './socket-timeouts'
+import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from './tcp-options'
+import { invalidType } from './validate'
+
+/** What both agents add to Node's agent options. */
+export interface StallGuardAgentExtras {
+  /**
+   * Kernel timeouts for every socket the agent opens (ms; missing keys take
+   * `DEFAULT_TCP_TIMEOUTS`). `false` leaves sockets at the system defaults.
+   */
+  tcp?: TcpTimeouts | false
+  /**
+   * Total budget per request in ms, from `http.request()` to the end of the
+   * response body (queueing, connect, upload, response). 0 or absent: none.
+   * A request's own `deadline` option overrides it.
+   */
+  deadline?: number
+}
+
+export interface StallGuardHttpAgentOptions extends http.AgentOptions, StallGuardAgentExtras {}
+export interface StallGuardHttpsAgentOptions extends https.AgentOptions, StallGuardAgentExtras {}
+
+/** Request options with the per-request `deadline` (ms, 0 = none) the agents read. */
+export interface StallGuardRequestOptions extends https.RequestOptions {
+  deadline?: number
+}
+
+interface Guard {
+  tcp: ResolvedTcpTimeouts | undefined
+  deadline: number
+}
+
+type ConnectionCallback = (err: Error | null, stream: Duplex) => void
+type AddRequest = (this: http.Agent, req: http.ClientRequest, options: unknown, ...legacy: unknown[]) => void
+
+function configure<T extends http.AgentOptions>(
+  options: (T & StallGuardAgentExtras) | undefined,
+): { guard: Guard; agentOptions: T } {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw invalidType('options', options, 'an object of agent options')
+  }
+  const { tcp, deadline, ...rest } = options ?? ({} as T & StallGuardAgentExtras)
+  // Same wording as StallGuardAgent: both front doors take the same `tcp`.
+  if (tcp !== false && tcp !== undefined && (tcp === null || typeof tcp !== 'object')) {
+    throw invalidType('tcp', tcp, 'an object of TCP timeouts or false')
+  }
+  const resolved = tcp === false ? undefined : resolveTcpTimeouts(tcp, 'tcp')
+  const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as unknown as T
+  // Node writes keepAliveMsecs as the keepalive idle time at connect and each
+  // time a socket returns to the pool. We rewrite it right after, but where
+  // the native layer is missing Node's value is the one that stays: keep
+  // the two equal unless the caller chose otherwise.
+  if (rest.keepAliveMsecs === undefined && resolved && resolved.keepAliveIdleSeconds > 0) {
+    agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
+  }
+  return { guard: { tcp: resolved, deadline: resolveDeadline(deadline, 'deadline') }, agentOptions }
+}
+
+/** Put the kernel options on a new socket; on failure destroy it and return why. */
+function protect(stream: Duplex, tcp: ResolvedTcpTimeouts): Error | undefined {
+  // A stream that is not a socket (a tunnel, a test double) has no kernel
+  // options to set: leave it alone, as StallGuardAgent's connector does.
+  if (!(stream instanceof net.Socket)) return undefined
+  try {
+    applyResolvedTimeouts(stream, tcp)
+    return undefined
+  } catch (err) {
+    stream.destroy()
+    return err as Error
+  }
+}
+
+function createGuarded(
+  guard: Guard,
+  options: http.ClientRequestArgs,
+  cb: ConnectionCallback | undefined,
+  create: (options: http.ClientRequestArgs, cb?: ConnectionCallback) => Duplex | null | undefined,
+): Duplex | null | undefined {
+  const tcp = guard.tcp
+  if (tcp === undefined) return create(options, cb)
+  // A subclass may hand its socket over through the callback instead of
+  // returning it. (net.createConnection registers the callback as a 'connect'
+  // listener and calls it without arguments: that passes straight through.)
+  const callback: ConnectionCallback | undefined = cb && ((err, stream) => {
+    const failure = !err && stream ? protect(stream, tcp) : undefined
+    if (failure) cb(failure, stream)
+    else cb(err, stream)
+  })
+  const socket = create(options, callback)
+  if (!socket) return socket
+  const failure = protect(socket, tcp)
+  if (failure === undefined) return socket
+  // http.Agent hands a callback error to the request ('error' on it); without
+  // a callback there is nobody to tell but the caller.
+  if (!cb) throw failure
+  cb(failure, socket)
+  return undefined
+}
+
+function addGuarded(
+  agent: http.Agent,
+  base: AddRequest,
+  guard: Guard,
+  req: http.ClientRequest,
+  options: unknown,
+  legacy: unknown[],
+): void {
+  const own = options !== null && typeof options === 'object'
+    ? (options as { deadline?: unknown }).deadline
+    : undefined
+  // Validate before the agent opens anything for this request; the error
+  // surfaces from http.request() like Node's own option errors.
+  const deadline = own === undefined ? guard.deadline : resolveDeadline(own, 'options.deadline')
+  base.call(agent, req, options, ...legacy)
+  watchRequest(agent, req, deadline)
+}
+
+const httpAddRequest = (http.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest
+const httpsAddRequest = (https.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest
+
+/**
+ * An `http.Agent` (keep-alive on by default) whose sockets carry kernel
+ * timeouts, so a silently dead peer fails in seconds; plus an optional
+ * per-request `deadline`.
+ */
+export class StallGuardHttpAgent extends http.Agent {
+  readonly #guard: Guard
+
+  constructor(options?: StallGuardHttpAgentOptions) {
+    const { guard, agentOptions } = configure<http.AgentOptions>(options)
+    super(agentOptions)
+    this.#guard = guard
+  }
+
+  override createConnection(options: http.ClientRequestArgs, cb?: ConnectionCallback): Duplex | null | undefined {
+    return createGuarded(this.#guard, options, cb, (o, c) => super.createConnection(o, c))
+  }
+
+  /** Node's pool entry point for every request (not in @types/node). */
+  addRequest(req: http.ClientRequest, options: StallGuardRequestOptions, ...legacy: unknown[]): void {
+    addGuarded(this, httpAddRequest, this.#guard, req, options, legacy)
+  }
+}
+
+/** The https counterpart of {@link StallGuardHttpAgent}; TLS sessions are cached as usual. */
+export class StallGuardHttpsAgent extends https.Agent {
+  readonly #guard: Guard
+
+  constructor(options?: StallGuardHttpsAgentOptions) {
+    const { guard, agentOptions } = configure<https.AgentOptions>(options)
+    super(agentOptions)
+    this.#guard = guard
+  }
+
+  override createConnection(options: https.RequestOptions, cb?: ConnectionCallback): Duplex | null | undefined {
+    return createGuarded(this.#guard, options, cb, (o, c) => super.createConnection(o, c))
+  }
+
+  addRequest(req: http.ClientRequest, options: StallGuardRequestOptions, ...legacy: unknown[]): void {
+    addGuarded(this, httpsAddRequest, this.#guard, req, options, legacy)
+  }
+}

@@ -1,0 +1,131 @@
+// STALLGUARD_* env vars → install() options: every variable, units, 0/off,
+// bad values (which must name the variable, the value and the accepted form),
+// and precedence under explicit options.
+import t from 'tap'
+import { optionsFromEnv } from '../lib/env'
+import { effectiveOptions } from '../lib/install'
+
+t.test('nothing set, or set empty, gives no options at all', async (t) => {
+  t.same(optionsFromEnv({}), {})
+  t.same(optionsFromEnv({ STALLGUARD_TCP_USER_TIMEOUT: '', STALLGUARD_DEADLINE: '  ', UNRELATED: '5' }), {})
+})
+
+t.test('durations: plain milliseconds or with a unit', async (t) => {
+  const cases: Array<[string, number]> = [
+    ['1500', 1500], ['500ms', 500], ['10s', 10_000], ['2m', 120_000], ['1.5s', 1500],
+    [' 3 S ', 3000], ['250MS', 250], ['0.5m', 30_000],
+  ]
+  for (const [value, ms] of cases) {
+    t.equal(optionsFromEnv({ STALLGUARD_DEADLINE: value }).deadline, ms, `${JSON.stringify(value)} → ${ms} ms`)
+  }
+})
+
+t.test('every variable lands on its option', async (t) => {
+  t.same(optionsFromEnv({
+    STALLGUARD_TCP_USER_TIMEOUT: '3s',
+    STALLGUARD_TCP_KEEPALIVE_IDLE: '2s',
+    STALLGUARD_TCP_KEEPALIVE_INTERVAL: '500ms',
+    STALLGUARD_TCP_KEEPALIVE_COUNT: '4',
+    STALLGUARD_CONNECT_TIMEOUT: '5s',
+    STALLGUARD_HEADERS_TIMEOUT: '1m',
+    STALLGUARD_BODY_TIMEOUT: '30s',
+    STALLGUARD_DEADLINE: '2m',
+    STALLGUARD_RETRY: '3',
+    STALLGUARD_DISABLE: 'false',
+  }), {
+    tcp: { userTimeout: 3000, keepAliveIdle: 2000, keepAliveInterval: 500, keepAliveCount: 4 },
+    connectTimeout: 5000,
+    headersTimeout: 60_000,
+    bodyTimeout: 30_000,
+    deadline: 120_000,
+    retry: 3,
+    disable: false,
+  })
+})
+
+t.test('0/off: system default for TCP options, "no timer" for the others', async (t) => {
+  for (const off of ['0', 'off', 'OFF', 'false', 'no', '0ms', '0s']) {
+    t.same(optionsFromEnv({
+      STALLGUARD_TCP_USER_TIMEOUT: off,
+      STALLGUARD_TCP_KEEPALIVE_IDLE: off,
+      STALLGUARD_TCP_KEEPALIVE_INTERVAL: off,
+      STALLGUARD_CONNECT_TIMEOUT: off,
+      STALLGUARD_HEADERS_TIMEOUT: off,
+      STALLGUARD_BODY_TIMEOUT: off,
+      STALLGUARD_DEADLINE: off,
+    }), {
+      tcp: { userTimeout: false, keepAliveIdle: false, keepAliveInterval: false },
+      connectTimeout: 0,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      deadline: 0,
+    }, `${off}`)
+  }
+  t.same(optionsFromEnv({ STALLGUARD_TCP_KEEPALIVE_COUNT: 'off' }), { tcp: { keepAliveCount: false } })
+})
+
+t.test('retry and disable', async (t) => {
+  const retry = (v: string) => optionsFromEnv({ STALLGUARD_RETRY: v }).retry
+  t.equal(retry('on'), true)
+  t.equal(retry('true'), true)
+  t.equal(retry('1'), 1)
+  t.equal(retry('10'), 10)
+  t.equal(retry('off'), false)
+  t.equal(retry('0'), false)
+  t.equal(retry('false'), false)
+  for (const v of ['1', 'true', 'yes', 'on', 'TRUE']) t.equal(optionsFromEnv({ STALLGUARD_DISABLE: v }).disable, true, v)
+  for (const v of ['0', 'false', 'no', 'off']) t.equal(optionsFromEnv({ STALLGUARD_DISABLE: v }).disable, false, v)
+})
+
+t.test('bad values fail naming the variable, the value and the accepted form', async (t) => {
+  const duration = /must be a duration: milliseconds or a number with a unit ms, s or m \(e\.g\. 1500, 500ms, 10s, 2m\)/
+  const cases: Array<[string, string, RegExp, string]> = [
+    ['STALLGUARD_TCP_USER_TIMEOUT', 'ten', duration, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_TCP_USER_TIMEOUT', '10h', duration, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_TCP_USER_TIMEOUT', '-5s', duration, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_TCP_USER_TIMEOUT', '1.5', /from 1 ms to 2147483647 ms in whole milliseconds, or 0\/off for the system default/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_USER_TIMEOUT', '40000m', /to 2147483647 ms/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_KEEPALIVE_IDLE', '10 minutes', duration, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_TCP_KEEPALIVE_IDLE', '0.5ms', /from 1 ms to 32767000 ms/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_KEEPALIVE_INTERVAL', '9999999s', /from 1 ms to 32767000 ms/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_KEEPALIVE_COUNT', '128', /must be an integer from 1 to 127, or 0\/off for the system default/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_KEEPALIVE_COUNT', '2.5', /must be an integer from 1 to 127/, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_TCP_KEEPALIVE_COUNT', '3s', /must be an integer from 1 to 127/, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_CONNECT_TIMEOUT', 'soon', /or 0\/off for no timeout/, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_HEADERS_TIMEOUT', '1.0001s', /in whole milliseconds/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_BODY_TIMEOUT', '5 s 3', duration, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_DEADLINE', '1e3', duration, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_DEADLINE', '99999999999', /or 0\/off for no deadline/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_RETRY', 'always', /must be an integer from 1 to 10, or 0\/off for no retries \(also off\/false; on\/true retries once\)/, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_RETRY', '11', /from 1 to 10/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_DISABLE', 'maybe', /must be 1\/true\/yes\/on or 0\/false\/no\/off/, 'ERR_INVALID_ARG_TYPE'],
+  ]
+  for (const [name, value, form, code] of cases) {
+    const shown = new RegExp(`^stallguard: ${name} must be .*; received '${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'$`)
+    t.throws(() => optionsFromEnv({ [name]: value }), { code, message: form }, `${name}=${value}: accepted form`)
+    t.throws(() => optionsFromEnv({ [name]: value }), { message: shown }, `${name}=${value}: variable and value`)
+  }
+})
+
+t.test('precedence: defaults < env < explicit options, key by key', async (t) => {
+  const env = {
+    STALLGUARD_TCP_USER_TIMEOUT: '3s',
+    STALLGUARD_TCP_KEEPALIVE_COUNT: '2',
+    STALLGUARD_DEADLINE: '20s',
+    STALLGUARD_RETRY: 'off',
+  }
+  t.same(effectiveOptions({ env }), {
+    tcp: { userTimeout: 3000, keepAliveCount: 2 }, deadline: 20_000, retry: false,
+  }, 'env alone (anything unset keeps its default)')
+  t.same(effectiveOptions({ env, tcp: { userTimeout: 5000, keepAliveIdle: 2000 }, deadline: 0 }), {
+    tcp: { userTimeout: 5000, keepAliveCount: 2, keepAliveIdle: 2000 }, deadline: 0, retry: false,
+  }, 'explicit keys win, env fills the rest of tcp')
+  t.same(effectiveOptions({ env, tcp: false }), { tcp: false, deadline: 20_000, retry: false },
+    'tcp: false in code turns the kernel layer off whatever env says')
+  t.same(effectiveOptions({ env, tcp: { userTimeout: undefined } }).tcp, { userTimeout: 3000, keepAliveCount: 2 },
+    'an explicit undefined does not erase env')
+  t.same(effectiveOptions({ env: false, deadline: 1000 }), { deadline: 1000 }, 'env: false ignores the environment')
+  t.same(effectiveOptions({ env: { STALLGUARD_DISABLE: '1' }, disable: false }).disable, false, 'code can overrule the kill switch')
+  t.throws(() => effectiveOptions({ env: { STALLGUARD_DEADLINE: 'x' }, deadline: 5 }), { message: /STALLGUARD_DEADLINE/ },
+    'a bad env value fails even when code sets the same option')
+})

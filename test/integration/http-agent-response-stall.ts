@@ -1,0 +1,56 @@
+// node:http(s) through the stallguard agents, real kernel: the request was
+// delivered and acknowledged, then the path died — before the response
+// headers, or in the middle of the body. Nothing is in flight from the
+// client, so only keepalive can notice; the body stream must say why.
+import type http from 'node:http'
+import t from 'tap'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http-agent'
+import { bodyOf, PROTOCOLS, responseOf, send, signal, startServer, type Protocol } from '../fixtures/http'
+import { assertKernelTimeout, IDLE_WINDOW, SHORT_TCP } from '../fixtures/kernel-window'
+import { enterNetns, PacketFilter } from '../fixtures/netns'
+import { now, since, sleep } from '../fixtures/timing'
+
+const agentFor = (protocol: Protocol) => protocol === 'https'
+  ? new StallGuardHttpsAgent({ tcp: SHORT_TCP })
+  : new StallGuardHttpAgent({ tcp: SHORT_TCP })
+
+if (enterNetns(t, __filename)) {
+  const filter = new PacketFilter()
+  t.afterEach(() => filter.heal())
+
+  for (const protocol of PROTOCOLS) {
+    t.test(`${protocol}: path dies after the request was acknowledged, before any response`, async (t) => {
+      const arrived = signal()
+      const server = await startServer(t, protocol, () => arrived.resolve())
+      const agent = agentFor(protocol)
+      t.teardown(() => agent.destroy())
+      const req = send(protocol, { port: server.port, agent })
+      const response = responseOf(req).catch((e: unknown) => e)
+      await arrived.promise
+      await sleep(50)
+      filter.drop(server.port)
+      const start = now()
+      assertKernelTimeout(t, await response, since(start), IDLE_WINDOW, 'waiting for the response')
+    })
+
+    t.test(`${protocol}: path dies in the middle of the response body`, async (t) => {
+      const server = await startServer(t, protocol, (_req, res) => {
+        res.writeHead(200, { 'content-length': String(1 << 20) })
+        res.write(Buffer.alloc(64 * 1024))
+      })
+      const agent = agentFor(protocol)
+      t.teardown(() => agent.destroy())
+      const req = send(protocol, { port: server.port, agent })
+      const requestError = new Promise((resolve) => req.on('error', resolve))
+      const res: http.IncomingMessage = await responseOf(req)
+      const body = bodyOf(res).catch((e: unknown) => e)
+      await sleep(100)
+      filter.drop(server.port)
+      const start = now()
+      const err = await body
+      assertKernelTimeout(t, err, since(start), IDLE_WINDOW, 'the response body stream')
+      t.match(err, { message: /TCP_USER_TIMEOUT 2000 ms; keepalive idle 1 s, interval 1 s, count 1/ })
+      t.equal(await requestError, err, 'the request reports the same error')
+    })
+  }
+}
