@@ -9,6 +9,7 @@
 // and the session carries on. The caller gets a DeadlineExceededError. A
 // caller's AbortSignal needs nothing from us: whichever fires first ends the
 // request with its own error, and the later one finds nothing to do.
+import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { armDeadline, resolveDeadline } from './deadline'
 import type { DeadlineExceededError } from './errors'
@@ -17,10 +18,9 @@ import {
   type Dispatch,
   type DispatchController,
   type DispatchHandler,
-  type Headers,
+  type ParsedHeaders,
   type MaybeController,
 } from './forwarding-handler'
-import type { Duplex } from 'node:stream'
 
 export interface DeadlineInterceptorOptions {
   /** Default budget in ms for every request; 0/undefined = none. A request's own `deadline` wins. */
@@ -88,14 +88,14 @@ class DeadlineHandler extends ForwardingHandler {
     super.onRequestStart(controller, context)
   }
 
-  override onRequestUpgrade(controller: DispatchController, statusCode: number, headers: Headers, socket: Duplex): void {
+  override onRequestUpgrade(controller: DispatchController, statusCode: number, headers: ParsedHeaders, socket: Duplex): void {
     if (this.#settled) return
     // The connection now belongs to the caller; the budget covered getting it.
     this.settle()
     super.onRequestUpgrade(controller, statusCode, headers, socket)
   }
 
-  override onResponseStart(controller: DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
+  override onResponseStart(controller: DispatchController, statusCode: number, headers: ParsedHeaders, statusMessage?: string): void {
     if (!this.#settled) super.onResponseStart(controller, statusCode, headers, statusMessage)
   }
 
@@ -103,7 +103,7 @@ class DeadlineHandler extends ForwardingHandler {
     if (!this.#settled) super.onResponseData(controller, chunk)
   }
 
-  override onResponseEnd(controller: DispatchController, trailers: Headers): void {
+  override onResponseEnd(controller: DispatchController, trailers: ParsedHeaders): void {
     if (this.#settled) return
     this.settle()
     super.onResponseEnd(controller, trailers)

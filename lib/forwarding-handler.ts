@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici'
 
 export type DispatchHandler = Dispatcher.DispatchHandler
 export type DispatchController = Dispatcher.DispatchController
-export type Headers = Parameters<NonNullable<DispatchHandler['onResponseStart']>>[2]
+export type ParsedHeaders = Parameters<NonNullable<DispatchHandler['onResponseStart']>>[2]
 export type Dispatch = (opts: Dispatcher.DispatchOptions, handler: DispatchHandler) => boolean
 
 /** undici 8 reports dispatch-time failures with a null controller. */
@@ -26,11 +26,11 @@ export class ForwardingHandler implements DispatchHandler {
     this.handler.onRequestStart?.(controller, context)
   }
 
-  onRequestUpgrade(controller: DispatchController, statusCode: number, headers: Headers, socket: Duplex): void {
+  onRequestUpgrade(controller: DispatchController, statusCode: number, headers: ParsedHeaders, socket: Duplex): void {
     this.handler.onRequestUpgrade?.(controller, statusCode, headers, socket)
   }
 
-  onResponseStart(controller: DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
+  onResponseStart(controller: DispatchController, statusCode: number, headers: ParsedHeaders, statusMessage?: string): void {
     this.handler.onResponseStart?.(controller, statusCode, headers, statusMessage)
   }
 
@@ -38,7 +38,7 @@ export class ForwardingHandler implements DispatchHandler {
     this.handler.onResponseData?.(controller, chunk)
   }
 
-  onResponseEnd(controller: DispatchController, trailers: Headers): void {
+  onResponseEnd(controller: DispatchController, trailers: ParsedHeaders): void {
     this.handler.onResponseEnd?.(controller, trailers)
   }
 

@@ -6,7 +6,7 @@
 // front door. (undici 8 converts in setGlobalDispatcher's wrapper.)
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { DispatchController, DispatchHandler, Headers, MaybeController } from './forwarding-handler'
+import type { DispatchController, DispatchHandler, MaybeController, ParsedHeaders } from './forwarding-handler'
 
 type Legacy = Dispatcher.DispatchHandler & { onRequestSent?: () => void }
 type RawHeaders = Buffer[]
@@ -22,7 +22,7 @@ export function toHandlerApi(handler: Dispatcher.DispatchHandler): DispatchHandl
  * repeated fields. Otherwise rebuild them from the parsed object, one
  * name/value pair per value so repeated fields (set-cookie) stay separate.
  */
-function rawHeaders(controller: MaybeController, which: 'rawHeaders' | 'rawTrailers', parsed: Headers | undefined): RawHeaders {
+function rawHeaders(controller: MaybeController, which: 'rawHeaders' | 'rawTrailers', parsed: ParsedHeaders | undefined): RawHeaders {
   const kept = controller?.[which]
   if (Array.isArray(kept)) return kept as RawHeaders
   const raw: RawHeaders = []
@@ -47,11 +47,11 @@ class LegacyHandler implements DispatchHandler {
     onConnect?.call(this.#legacy, (reason?: Error) => controller.abort(reason as Error), context)
   }
 
-  onRequestUpgrade(controller: DispatchController, statusCode: number, headers: Headers, socket: Duplex): void {
+  onRequestUpgrade(controller: DispatchController, statusCode: number, headers: ParsedHeaders, socket: Duplex): void {
     this.#legacy.onUpgrade?.(statusCode, rawHeaders(controller, 'rawHeaders', headers), socket)
   }
 
-  onResponseStart(controller: DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
+  onResponseStart(controller: DispatchController, statusCode: number, headers: ParsedHeaders, statusMessage?: string): void {
     const raw = rawHeaders(controller, 'rawHeaders', headers)
     if (this.#legacy.onHeaders?.(statusCode, raw, () => controller.resume(), statusMessage ?? '') === false) {
       controller.pause()
@@ -62,7 +62,7 @@ class LegacyHandler implements DispatchHandler {
     if (this.#legacy.onData?.(chunk) === false) controller.pause()
   }
 
-  onResponseEnd(controller: DispatchController, trailers: Headers): void {
+  onResponseEnd(controller: DispatchController, trailers: ParsedHeaders): void {
     this.#legacy.onComplete?.(rawHeaders(controller, 'rawTrailers', trailers) as unknown as string[])
   }
 

@@ -2,12 +2,13 @@
 // net/http and curl use: the method is idempotent, the body can be sent
 // again, the connection had carried a request before, and not one byte of
 // the response arrived. A pooled connection that the peer (or a NAT, a load
-// balancer, a reboot) silently dropped fails exactly that way, and the
-// request most likely never reached the server's application.
+// balancer, a reboot) silently dropped fails exactly that way; whether or not
+// the request reached the server, an idempotent one is safe to send again.
 //
 // Built on undici's RetryHandler (its `retry` callback decides); the retry
-// goes out at once: it takes a new connection from the pool, so there is
-// nothing to back off from.
+// goes out at once on the next connection the pool offers (the dead one is
+// gone, so normally a new one): there is no overloaded server to back off
+// from.
 import { RetryHandler, type Dispatcher } from 'undici'
 import { armProbe, ConnectionProbe } from './connection-reuse'
 import { ForwardingHandler, type Dispatch, type DispatchController, type DispatchHandler } from './forwarding-handler'

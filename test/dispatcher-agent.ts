@@ -12,6 +12,7 @@ import { Agent, buildConnector, errors, request } from 'undici'
 import * as stallguard from '../lib/index'
 import { readSocketTimeouts, StallGuardAgent, type StallGuardAgentOptions } from '../lib/index'
 import { PROTOCOLS, startServer } from './fixtures/http'
+import { TCP_AND_DEADLINE_ERRORS, type OptionErrorCase } from './fixtures/option-errors'
 import { SHORT_TCP } from './fixtures/kernel-window'
 import { ca, cert, key } from './fixtures/tls'
 
@@ -51,16 +52,10 @@ t.test('a drop-in undici Agent, exported from the package main', async (t) => {
 })
 
 t.test('bad options fail at construction and name the option', async (t) => {
-  const cases: Array<[unknown, RegExp, string]> = [
+  const cases: OptionErrorCase[] = [
     ['fast', /options must be an object of undici Agent options plus tcp, deadline and retry; received 'fast'/, 'ERR_INVALID_ARG_TYPE'],
     [null, /options must be an object/, 'ERR_INVALID_ARG_TYPE'],
-    [{ tcp: true }, /tcp must be an object of TCP timeouts or false; received true/, 'ERR_INVALID_ARG_TYPE'],
-    [{ tcp: { userTimeout: -5 } }, /tcp\.userTimeout must be an integer from 1 to 2147483647 ms.*received -5/, 'ERR_OUT_OF_RANGE'],
-    [{ tcp: { keepAliveCount: 500 } }, /tcp\.keepAliveCount must be an integer from 1 to 127.*received 500/, 'ERR_OUT_OF_RANGE'],
-    [{ tcp: { userTimout: 1000 } }, /tcp\.userTimout must be one of userTimeout/, 'ERR_INVALID_ARG_TYPE'],
-    [{ deadline: '5s' }, /deadline must be an integer from 1 to 2147483647 ms.*received '5s'/, 'ERR_INVALID_ARG_TYPE'],
-    [{ deadline: 1.5 }, /deadline must be an integer.*received 1\.5/, 'ERR_OUT_OF_RANGE'],
-    [{ deadline: -1 }, /deadline .*received -1/, 'ERR_OUT_OF_RANGE'],
+    ...TCP_AND_DEADLINE_ERRORS,
     [{ retry: 'yes' }, /retry must be a boolean or an integer from 0 to 10 \(number of retries\); received 'yes'/, 'ERR_INVALID_ARG_TYPE'],
     [{ retry: -1 }, /retry must be an integer from 1 to 10 \(or 0\/false for no retries\); received -1/, 'ERR_OUT_OF_RANGE'],
     [{ retry: 1.5 }, /retry .*received 1\.5/, 'ERR_OUT_OF_RANGE'],

@@ -46,22 +46,22 @@ for (const { protocol, via } of combos) {
   t.test(`${name(protocol, via)}: deadline fires mid-body; socket destroyed; the agent carries on`, async (t) => {
     const server = await slowServer(t, protocol)
     const call = callerFor(via, agent(t, { deadline: 800 }))
-    const o = await settle('mid-body', via, call(`${server.url}/trickle`), new FaultClock(), 3000)
+    const o = await settle('mid-body', via, call(`${server.url}/trickle`), new FaultClock('dispatch'), 3000)
     assertFailed(t, o, deadline(800))
     t.match(o.chain.find((l) => l.name === 'DeadlineExceededError'), { layer: 'deadline', message: /GET .*\/trickle exceeded its deadline of 800 ms/ },
       'the error names the request and the budget')
     const serverSide = server.trickled[0]!
     if (!serverSide.destroyed) await Promise.race([once(serverSide, 'close'), sleep(1000)])
     t.equal(serverSide.destroyed, true, 'the half-read connection was closed, not pooled')
-    const next = await settle('next request', via, call(`${server.url}/quick`), new FaultClock(), 3000)
+    const next = await settle('next request', via, call(`${server.url}/quick`), new FaultClock('dispatch'), 3000)
     assertSucceeded(t, next, 5)
   })
 
   t.test(`${name(protocol, via)}: a caller's AbortSignal wins when it is earlier, the deadline when it is`, async (t) => {
     const server = await slowServer(t, protocol)
     const call = callerFor(via, agent(t, { deadline: 600 }))
-    const early = settle('signal first', via, call(`${server.url}/trickle`, { signal: AbortSignal.timeout(200) }), new FaultClock(), 3000)
-    const late = settle('deadline first', via, call(`${server.url}/trickle`, { signal: AbortSignal.timeout(2000) }), new FaultClock(), 3000)
+    const early = settle('signal first', via, call(`${server.url}/trickle`, { signal: AbortSignal.timeout(200) }), new FaultClock('dispatch'), 3000)
+    const late = settle('deadline first', via, call(`${server.url}/trickle`, { signal: AbortSignal.timeout(2000) }), new FaultClock('dispatch'), 3000)
     const [signalFirst, deadlineFirst] = await Promise.all([early, late])
     t.equal(signalFirst.ok, false, 'the signal aborted the request')
     t.notOk(signalFirst.chain.some((l) => l.name === 'DeadlineExceededError'), 'no deadline error when the signal fired first')
@@ -77,9 +77,9 @@ for (const protocol of PROTOCOLS) {
     const server = await slowServer(t, protocol)
     const dispatcher = agent(t, { deadline: 300 })
     const call = callerFor('request', dispatcher)
-    const own = await settle('own deadline', 'request', call(`${server.url}/trickle`, { deadline: 500 }), new FaultClock(), 3000)
+    const own = await settle('own deadline', 'request', call(`${server.url}/trickle`, { deadline: 500 }), new FaultClock('dispatch'), 3000)
     assertFailed(t, own, deadline(500))
-    const off = await settle('deadline 0 turns it off', 'request', call(`${server.url}/late`, { deadline: 0 }), new FaultClock(), 3000)
+    const off = await settle('deadline 0 turns it off', 'request', call(`${server.url}/late`, { deadline: 0 }), new FaultClock('dispatch'), 3000)
     assertSucceeded(t, off, 4)
     // The per-request option typechecks on undici.request itself (module augmentation).
     const res = await request(`${server.url}/quick`, { dispatcher, deadline: 1000 })
@@ -97,7 +97,7 @@ for (const protocol of PROTOCOLS) {
       },
     })
     body.on('error', () => {})
-    const o = await settle('mid-upload', 'request', call(`${server.url}/upload`, { method: 'PUT', body, deadline: 500 }), new FaultClock(), 3000)
+    const o = await settle('mid-upload', 'request', call(`${server.url}/upload`, { method: 'PUT', body, deadline: 500 }), new FaultClock('dispatch'), 3000)
     assertFailed(t, o, deadline(500))
     t.ok(sent > 0, `the upload was under way (${sent} bytes)`)
     t.equal(body.destroyed, true, 'the request body stream was destroyed')
@@ -108,14 +108,14 @@ for (const protocol of PROTOCOLS) {
     // One connection, no pipelining: the second request queues behind '/late'.
     const dispatcher = agent(t, { connections: 1, pipelining: 1 })
     const call = callerFor('request', dispatcher)
-    const first = settle('first', 'request', call(`${server.url}/late`), new FaultClock(), 3000)
+    const first = settle('first', 'request', call(`${server.url}/late`), new FaultClock('dispatch'), 3000)
     const body = Readable.from(['queued ', 'body'])
     body.on('error', () => {})
-    const queued = await settle('queued', 'request', call(`${server.url}/upload`, { method: 'PUT', body, deadline: 200 }), new FaultClock(), 3000)
+    const queued = await settle('queued', 'request', call(`${server.url}/upload`, { method: 'PUT', body, deadline: 200 }), new FaultClock('dispatch'), 3000)
     assertFailed(t, queued, deadline(200))
     t.equal(body.destroyed, true, 'its body stream was destroyed')
     assertSucceeded(t, await first, 4)
-    assertSucceeded(t, await settle('after', 'request', call(`${server.url}/quick`), new FaultClock(), 3000), 5)
+    assertSucceeded(t, await settle('after', 'request', call(`${server.url}/quick`), new FaultClock('dispatch'), 3000), 5)
   })
 }
 

@@ -1,17 +1,16 @@
 // Stall matrix, scenario 1: a pooled keep-alive connection is dead and the
 // next request is written into the void. TCP_USER_TIMEOUT ends it; with
 // retry on, an idempotent request then goes out again on a fresh connection.
+import type net from 'node:net'
 import t from 'tap'
 import { KernelTimeoutError } from '../../lib/index'
-import { PROTOCOLS } from '../fixtures/http'
+import { startServer } from '../fixtures/http'
 import { SHORT_TCP, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { matrix, runAll } from '../fixtures/matrix'
 import { enterNetns, PacketFilter } from '../fixtures/netns'
 import { assertFailed, assertSucceeded, FaultClock, settle } from '../fixtures/outcome'
 import { deadPooledConnection, stalePooledConnection } from '../fixtures/stall-scenarios'
 import { sleep } from '../fixtures/timing'
-import { signal, startServer } from '../fixtures/http'
-import type net from 'node:net'
 
 const KERNEL = { name: 'KernelTimeoutError', code: 'ETIMEDOUT', type: KernelTimeoutError, window: WRITE_WINDOW }
 // One keep-alive connection per origin, so "the next request" deterministically
@@ -80,12 +79,10 @@ if (enterNetns(t, __filename)) {
   })
 
   t.test('without retry the same reset reaches the caller', async (t) => {
-    const gotIt = signal()
-    const server = await startServer(t, PROTOCOLS[0]!, (_req, res) => { gotIt.resolve(); res.end('ok') })
+    const server = await startServer(t, 'http', (_req, res) => res.end('ok'))
     const [ctx] = matrix(t, filter, { ...ONE, retry: false })
     const url = `http://127.0.0.1:${server.port}`
     await ctx!.call(`${url}/first`)
-    await gotIt.promise
     filter.drop(server.port, 'both')
     for (const socket of server.connections) socket.destroy()
     const clock = new FaultClock()
