@@ -34,10 +34,8 @@ if (enterNetns(t, __filename)) {
   t.test('user timeout: data written into a dead path fails with ETIMEDOUT in ~1.5 s', async (t) => {
     const { client, port } = await connectedPair(t)
     applySocketTimeouts(client, { userTimeout: 1500, keepAliveIdle: false, keepAliveInterval: false, keepAliveCount: false })
-    // Drop only the server's ACKs: the data leaves the client and is never
+    // Drop only the server's ACKs: the data reaches the server and is never
     // acknowledged, so TCP_INFO shows real unacked segments and RTO retransmits.
-    // (Dropping the client's own packets on the output hook is a local send
-    // failure instead, retried by the probe timer.)
     filter.drop(port, 'to-client')
     const start = now()
     client.write(Buffer.alloc(1000))
@@ -56,7 +54,7 @@ if (enterNetns(t, __filename)) {
     t.ok(elapsed >= 1400 && elapsed <= 3000, `failed after ${elapsed} ms (window 1500–3000)`)
   })
 
-  t.test("user timeout: also when the client's own packets are dropped", async (t) => {
+  t.test('user timeout: also when the path drops both directions', async (t) => {
     const { client, port } = await connectedPair(t)
     applySocketTimeouts(client, { userTimeout: 1500 })
     filter.drop(port)
