@@ -16,6 +16,10 @@ interface SocketState {
   timeouts: ResolvedTcpTimeouts
   /** True once our options reached the kernel for this socket's descriptor. */
   applied: boolean
+  /** The kernel holds our keepalive values right now (nothing has reset them since). */
+  keepAliveOurs: boolean
+  /** Descriptor that already got TCP_USER_TIMEOUT at connect time (-1: none). */
+  userTimeoutFd: number
   /** True while a 'connect' listener is waiting to apply them. */
   waiting: boolean
   /** Node's own setKeepAlive, used by the fallback and by our re-apply wrapper. */
@@ -110,7 +114,9 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   if (state === undefined) {
     state = guard(guarded, timeouts)
   } else {
+    // New values: everything is written again.
     state.timeouts = timeouts
+    state.userTimeoutFd = -1
   }
   if (guarded.destroyed) return
   if (!guarded.connecting && fdOf(guarded) >= 0) {
@@ -131,7 +137,7 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
       process.nextTick(() => {
         if (!guarded.connecting || guarded.destroyed || fdOf(guarded) < 0) return
         try {
-          writeToKernel(guarded, state)
+          writeUserTimeout(guarded, state)
         } catch (err) {
           guarded.destroy(err as Error)
         }
@@ -159,20 +165,32 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
   const state: SocketState = {
     timeouts,
     applied: false,
+    keepAliveOurs: false,
+    userTimeoutFd: -1,
     waiting: false,
     nodeSetKeepAlive: socket.setKeepAlive,
   }
   socket[kState] = state
 
   // Node's setKeepAlive (libuv >= 1.35) rewrites TCP_KEEPINTVL=1 and
-  // TCP_KEEPCNT=10 every time it is called; put ours back right after.
+  // TCP_KEEPCNT=10 every time it is called, and node:http's pool calls it
+  // whenever a socket comes back. While the kernel holds our values, such a
+  // call is answered here without a syscall (it would only be undone again:
+  // 4 setsockopts by Node, 3 by us, on every pooled request). Otherwise Node
+  // runs and ours go back on right after.
   socket.setKeepAlive = function setKeepAlive(this: GuardedSocket, enable?: boolean, ...rest: unknown[]) {
+    if (enable && state.keepAliveOurs && !this.connecting) return this
     const result = (state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(this, enable, ...rest)
-    if (enable && state.applied && state.timeouts.keepAlive && nativeUsable) {
+    if (!enable) {
+      state.keepAliveOurs = false
+      return result
+    }
+    if (state.applied && state.timeouts.keepAlive && nativeUsable) {
       const fd = fdOf(this)
       if (fd >= 0) {
         try {
           writeKeepAlive(fd, state.timeouts)
+          state.keepAliveOurs = true
         } catch (err) {
           this.destroy(err as Error)
         }
@@ -225,12 +243,28 @@ function writeTimeouts(socket: GuardedSocket, state: SocketState): void {
   writeToKernel(socket, state)
 }
 
+/**
+ * Only TCP_USER_TIMEOUT, on a socket whose SYN is in flight: that is what
+ * bounds the handshake; keepalive is written at 'connect' anyway, because
+ * Node re-applies its own just before.
+ */
+function writeUserTimeout(socket: GuardedSocket, state: SocketState): void {
+  const t = state.timeouts
+  if (!nativeUsable || t.userTimeoutMs <= 0 || !caps!.userTimeout) return
+  const fd = fdOf(socket)
+  native.binding!.setTimeouts(fd, -1, -1, -1, -1, t.userTimeoutMs)
+  state.userTimeoutFd = fd
+  state.applied = true
+}
+
 /** All our options onto the socket's descriptor (native layer usable, fd >= 0). */
 function writeToKernel(socket: GuardedSocket, state: SocketState): void {
   if (!nativeUsable) return
   const t = state.timeouts
   const fd = fdOf(socket)
   const binding = native.binding!
+  // Set at connect time on this very descriptor (happy-eyeballs makes one per attempt).
+  const userTimeoutDone = fd === state.userTimeoutFd
   if (t.userTimeoutMs > 0 && !caps!.userTimeout) {
     warnOnce(`stallguard: this platform (${process.platform}) has no TCP user timeout option; ` +
       'only keepalive and application deadlines protect against stalled writes')
@@ -241,9 +275,10 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
     caps!.keepAliveIdle ? orSkip(t.keepAliveIdleSeconds) : -1,
     caps!.keepAliveInterval ? orSkip(t.keepAliveIntervalSeconds) : -1,
     caps!.keepAliveCount ? orSkip(t.keepAliveCount) : -1,
-    caps!.userTimeout ? orSkip(t.userTimeoutMs) : -1,
+    caps!.userTimeout && !userTimeoutDone ? orSkip(t.userTimeoutMs) : -1,
   )
   state.applied = true
+  state.keepAliveOurs = t.keepAlive
 }
 
 /**

@@ -9,6 +9,7 @@ import { capabilities, readSocketTimeouts } from '../lib/index'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../lib/http-agent'
 import { fetchBody, PROTOCOLS, responseOf, send, signal, startServer, type Protocol } from './fixtures/http'
 import { sleep } from './fixtures/timing'
+import { TCP_AND_DEADLINE_ERRORS } from './fixtures/option-errors'
 
 const agentFor = (protocol: Protocol, options: ConstructorParameters<typeof StallGuardHttpAgent>[0]) =>
   protocol === 'https' ? new StallGuardHttpsAgent(options) : new StallGuardHttpAgent(options)
@@ -36,14 +37,7 @@ t.test('bad options fail at construction and name the option', async (t) => {
   const cases: Array<[unknown, RegExp, string]> = [
     ['fast', /options must be an object of agent options; received 'fast'/, 'ERR_INVALID_ARG_TYPE'],
     [null, /options must be an object/, 'ERR_INVALID_ARG_TYPE'],
-    [{ tcp: true }, /tcp must be an object of TCP timeouts or false; received true/, 'ERR_INVALID_ARG_TYPE'],
-    [{ tcp: null }, /tcp must be an object of TCP timeouts or false; received null/, 'ERR_INVALID_ARG_TYPE'],
-    [{ tcp: { userTimeout: -5 } }, /tcp\.userTimeout must be an integer from 1 to 2147483647 ms.*received -5/, 'ERR_OUT_OF_RANGE'],
-    [{ tcp: { keepAliveCount: 500 } }, /tcp\.keepAliveCount must be an integer from 1 to 127.*received 500/, 'ERR_OUT_OF_RANGE'],
-    [{ tcp: { userTimout: 1000 } }, /tcp\.userTimout must be one of userTimeout/, 'ERR_INVALID_ARG_TYPE'],
-    [{ deadline: '5s' }, /deadline must be an integer from 1 to 2147483647 ms.*received '5s'/, 'ERR_INVALID_ARG_TYPE'],
-    [{ deadline: 1.5 }, /deadline must be an integer.*received 1\.5/, 'ERR_OUT_OF_RANGE'],
-    [{ deadline: -1 }, /deadline .*received -1/, 'ERR_OUT_OF_RANGE'],
+    ...TCP_AND_DEADLINE_ERRORS,
   ]
   for (const [options, message, code] of cases) {
     for (const Agent of [StallGuardHttpAgent, StallGuardHttpsAgent]) {

@@ -111,6 +111,19 @@ for (const host of ['127.0.0.1', '::1']) {
       })
     })
 
+    t.test('applying new values to a connected socket replaces every one', async (t) => {
+      const socket = net.connect(port, host)
+      t.teardown(() => socket.destroy())
+      applySocketTimeouts(socket, ASKED)
+      await once(socket, 'connect')
+      applySocketTimeouts(socket, { userTimeout: 7000, keepAliveIdle: 3000, keepAliveInterval: 4000, keepAliveCount: 6 })
+      t.same(readSocketTimeouts(socket), {
+        keepAlive: true, keepAliveIdle: 3000, keepAliveInterval: 4000, keepAliveCount: 6, userTimeout: 7000,
+      })
+      socket.setKeepAlive(true, 1000)
+      t.equal(readSocketTimeouts(socket).keepAliveInterval, 4000, 'and they survive a later setKeepAlive')
+    })
+
     t.test('0/false leave the system values alone', async (t) => {
       const socket = net.connect(port, host)
       t.teardown(() => socket.destroy())
