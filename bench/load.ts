@@ -13,6 +13,8 @@ export interface Slice {
   /** per-request latency, ms */
   latencies: number[]
   bytes: number
+  /** client CPU (user + system) spent in the slice, µs: the server runs in another process */
+  cpuMicros: number
 }
 
 export async function drive(send: Send, concurrency: number, durationMs: number): Promise<Slice> {
@@ -21,6 +23,7 @@ export async function drive(send: Send, concurrency: number, durationMs: number)
   let errors = 0
   let bytes = 0
   const start = performance.now()
+  const cpu = process.cpuUsage()
   const end = start + durationMs
   const worker = async (): Promise<void> => {
     while (performance.now() < end) {
@@ -35,7 +38,11 @@ export async function drive(send: Send, concurrency: number, durationMs: number)
     }
   }
   await Promise.all(Array.from({ length: concurrency }, worker))
-  return { requests, errors, seconds: (performance.now() - start) / 1000, latencies, bytes }
+  const used = process.cpuUsage(cpu)
+  return {
+    requests, errors, seconds: (performance.now() - start) / 1000, latencies, bytes,
+    cpuMicros: used.user + used.system,
+  }
 }
 
 /** Send `count` requests with `concurrency` workers (for memory runs). */
