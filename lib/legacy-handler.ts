@@ -8,12 +8,27 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { DispatchController, DispatchHandler, MaybeController, ParsedHeaders } from './forwarding-handler'
 
-type Legacy = Dispatcher.DispatchHandler & { onRequestSent?: () => void }
+/**
+ * The legacy callbacks, declared here rather than taken from undici's types:
+ * undici 8's types no longer have them, and this file must compile against
+ * both majors (the peer range).
+ */
+interface Legacy {
+  onConnect?: (abort: (err?: Error) => void, context?: unknown) => void
+  onUpgrade?: (statusCode: number, headers: Buffer[] | string[] | null, socket: Duplex) => void
+  onHeaders?: (statusCode: number, headers: Buffer[], resume: () => void, statusText: string) => boolean
+  onData?: (chunk: Buffer) => boolean
+  onComplete?: (trailers: string[] | null) => void
+  onError?: (err: Error) => void
+  onResponseStarted?: () => void
+  onBodySent?: (...args: unknown[]) => void
+  onRequestSent?: () => void
+}
 type RawHeaders = Buffer[]
 
 /** The handler as the new API sees it: unchanged when it already speaks it. */
 export function toHandlerApi(handler: Dispatcher.DispatchHandler): DispatchHandler {
-  return typeof handler.onRequestStart === 'function' ? handler : new LegacyHandler(handler)
+  return typeof handler.onRequestStart === 'function' ? handler : new LegacyHandler(handler as Legacy)
 }
 
 /**

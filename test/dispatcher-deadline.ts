@@ -35,8 +35,11 @@ function agent(t: Test, options: StallGuardAgentOptions = {}): StallGuardAgent {
   return a
 }
 
+// libuv arms timers against its loop clock, cached once per loop iteration:
+// under load a timer started late in a long iteration fires up to a few tens
+// of ms early by performance.now(). Seen in CI: 794 ms for 800.
 const deadline = (ms: number): Expected => ({
-  name: 'DeadlineExceededError', code: 'SG_ERR_DEADLINE_EXCEEDED', type: DeadlineExceededError, window: { min: ms - 5, max: ms + 400 },
+  name: 'DeadlineExceededError', code: 'SG_ERR_DEADLINE_EXCEEDED', type: DeadlineExceededError, window: { min: ms - 30, max: ms + 400 },
 })
 
 const combos = PROTOCOLS.flatMap((protocol) => VIAS.map((via) => ({ protocol, via })))

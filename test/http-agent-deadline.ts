@@ -27,7 +27,8 @@ function slowServer(t: Parameters<typeof startServer>[0], protocol: Protocol) {
 function assertDeadline(t: Test, err: unknown, ms: number, elapsed: number, what: string): void {
   t.type(err, DeadlineExceededError, `${what}: DeadlineExceededError`)
   t.match(err, { code: 'SG_ERR_DEADLINE_EXCEEDED', layer: 'deadline', deadline: ms }, `${what}: code and budget`)
-  t.ok(elapsed >= ms - 5 && elapsed <= ms + 400, `${what}: after ${elapsed} ms (window ${ms}–${ms + 400})`)
+  // Floor a little under the deadline: libuv's timer clock is cached per loop iteration (see dispatcher-deadline.ts).
+  t.ok(elapsed >= ms - 30 && elapsed <= ms + 400, `${what}: after ${elapsed} ms (window ${ms - 30}–${ms + 400})`)
 }
 
 for (const protocol of PROTOCOLS) {
