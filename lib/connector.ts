@@ -69,7 +69,8 @@ export function guardedConnector(source: ConnectorSource, guard: GuardOptions): 
       }
       try {
         // Already applied when the connector returned the socket; this covers
-        // connectors that only hand it over here. Applying twice is harmless.
+        // connectors that only hand it over here. For the same socket it is a
+        // no-op (see applyResolvedTimeouts).
         protect(socket)
         onSocket?.(socket)
       } catch (setupErr) {

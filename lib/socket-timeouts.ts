@@ -113,6 +113,11 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   let state = guarded[kState]
   if (state === undefined) {
     state = guard(guarded, timeouts)
+  } else if (state.timeouts === timeouts && (state.applied || state.waiting)) {
+    // The same agent's timeouts again (undici's connector sees the socket
+    // twice: when it is returned and when it is handed over): already in
+    // force or on their way, so no syscalls.
+    return
   } else {
     // New values: everything is written again.
     state.timeouts = timeouts

@@ -16,6 +16,8 @@ import {
   tcpInfo,
 } from '../lib/index'
 import { native } from '../lib/native'
+import { applyResolvedTimeouts } from '../lib/socket-timeouts'
+import { resolveTcpTimeouts } from '../lib/tcp-options'
 import * as certs from './fixtures/tls'
 
 const ASKED = { userTimeout: 2500, keepAliveIdle: 1500, keepAliveInterval: 2000, keepAliveCount: 3 }
@@ -109,6 +111,21 @@ for (const host of ['127.0.0.1', '::1']) {
       t.same(readSocketTimeouts(socket), {
         keepAlive: true, keepAliveIdle: 5000, keepAliveInterval: 1000, keepAliveCount: 5, userTimeout: 4000,
       })
+    })
+
+    t.test('the same resolved timeouts again are a no-op; new ones replace', async (t) => {
+      const resolved = resolveTcpTimeouts(ASKED)
+      const socket = net.connect(port, host)
+      t.teardown(() => socket.destroy())
+      applyResolvedTimeouts(socket, resolved)
+      await once(socket, 'connect')
+      // Someone else changes the kernel value behind our back; re-applying the
+      // identical object must not touch the socket (no syscalls on that path).
+      native.binding!.setTimeouts((socket as unknown as { _handle: { fd: number } })._handle.fd, -1, -1, -1, -1, 9000)
+      applyResolvedTimeouts(socket, resolved)
+      t.equal(readSocketTimeouts(socket).userTimeout, 9000, 'identical timeouts: left alone')
+      applyResolvedTimeouts(socket, resolveTcpTimeouts(ASKED))
+      t.same(readSocketTimeouts(socket), EXPECTED, 'a new resolution is written in full')
     })
 
     t.test('applying new values to a connected socket replaces every one', async (t) => {
