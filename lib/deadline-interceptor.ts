@@ -52,7 +52,7 @@ class DeadlineHandler extends ForwardingHandler {
   constructor(handler: DispatchHandler, ms: number, opts: Dispatcher.DispatchOptions) {
     super(handler)
     this.#body = opts.body
-    this.#disarm = armDeadline(ms, (err) => this.#expire(err), describe(opts))
+    this.#disarm = armDeadline(ms, (err) => this.#expire(err), () => describe(opts))
   }
 
   /** Stop the timer; the request is over (or could not be dispatched). */

@@ -15,15 +15,17 @@ export function resolveDeadline(value: unknown, name = 'deadline'): number {
 /**
  * Arm a deadline of `ms` (> 0). `onExpire` runs once with a
  * DeadlineExceededError unless the returned disarm function ran first.
+ * `describe` names the request for the error message; it runs only on
+ * expiry, so the happy path builds no string.
  * The timer is unref'd: a pending deadline never keeps the process alive by
  * itself (the socket it guards does).
  */
 export function armDeadline(
   ms: number,
   onExpire: (err: DeadlineExceededError) => void,
-  what?: string,
+  describe?: () => string,
 ): () => void {
-  const timer = setTimeout(() => onExpire(new DeadlineExceededError(ms, what)), ms)
+  const timer = setTimeout(() => onExpire(new DeadlineExceededError(ms, describe?.())), ms)
   timer.unref()
   return () => clearTimeout(timer)
 }

@@ -9,6 +9,7 @@ import { guardedConnector } from './connector'
 import { resolveDeadline } from './deadline'
 import { deadlineInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
+import { toCoreHandler } from './legacy-bridge'
 import { toHandlerApi } from './legacy-handler'
 import { resolveRetry, retryInterceptor } from './retry-interceptor'
 import { resolveTcpTimeouts, type TcpTimeouts } from './tcp-options'
@@ -72,8 +73,9 @@ export class StallGuardAgent extends Agent {
       }),
     })
 
-    // Outermost first: the deadline spans every retry attempt.
-    const base: Dispatch = (opts, handler) => super.dispatch(opts, handler)
+    // Outermost first: the deadline spans every retry attempt. Whatever
+    // reaches undici's core goes in the API that core speaks (legacy-bridge).
+    const base: Dispatch = (opts, handler) => super.dispatch(opts, toCoreHandler(handler))
     this.#dispatch = deadlineInterceptor({ deadline: deadlineMs })(retryInterceptor({ retry: retries })(base))
   }
 

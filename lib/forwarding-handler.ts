@@ -15,11 +15,26 @@ export type Dispatch = (opts: Dispatcher.DispatchOptions, handler: DispatchHandl
 /** undici 8 reports dispatch-time failures with a null controller. */
 export type MaybeController = DispatchController | null
 
+/**
+ * Set to false by handlers that never read the parsed header objects (a
+ * legacy caller reads the raw lists on the controller), so that the bridge
+ * to undici 7's core can skip parsing them (see legacy-bridge).
+ */
+export const kReadsParsedHeaders = Symbol('stallguard.readsParsedHeaders')
+
+/** Whether `handler`, or any handler behind it, reads the parsed header objects. Unknown handlers do. */
+export function readsParsedHeaders(handler: DispatchHandler): boolean {
+  return (handler as { [kReadsParsedHeaders]?: boolean })[kReadsParsedHeaders] !== false
+}
+
 export class ForwardingHandler implements DispatchHandler {
   protected readonly handler: DispatchHandler
+  /** Our own handlers never read headers: it depends on the one we forward to. */
+  readonly [kReadsParsedHeaders]: boolean
 
   constructor(handler: DispatchHandler) {
     this.handler = handler
+    this[kReadsParsedHeaders] = readsParsedHeaders(handler)
   }
 
   onRequestStart(controller: DispatchController, context: unknown): void {

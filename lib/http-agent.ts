@@ -7,7 +7,7 @@ import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { resolveDeadline } from './deadline'
-import { watchRequest } from './http-request-guard'
+import { armRequestDeadline, forwardSocketErrors } from './http-request-guard'
 import { applyResolvedTimeouts } from './socket-timeouts'
 import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from './tcp-options'
 import { invalidType } from './validate'
@@ -87,18 +87,17 @@ function createGuarded(
   create: (options: http.ClientRequestArgs, cb?: ConnectionCallback) => Duplex | null | undefined,
 ): Duplex | null | undefined {
   const tcp = guard.tcp
-  if (tcp === undefined) return create(options, cb)
   // A subclass may hand its socket over through the callback instead of
   // returning it. (net.createConnection registers the callback as a 'connect'
   // listener and calls it without arguments: that passes straight through.)
   const callback: ConnectionCallback | undefined = cb && ((err, stream) => {
-    const failure = !err && stream ? protect(stream, tcp) : undefined
+    const failure = !err && stream ? setUp(stream, tcp) : undefined
     if (failure) cb(failure, stream)
     else cb(err, stream)
   })
   const socket = create(options, callback)
   if (!socket) return socket
-  const failure = protect(socket, tcp)
+  const failure = setUp(socket, tcp)
   if (failure === undefined) return socket
   // http.Agent hands a callback error to the request ('error' on it); without
   // a callback there is nobody to tell but the caller.
@@ -107,22 +106,30 @@ function createGuarded(
   return undefined
 }
 
+/** Everything a new stream gets once: error forwarding, and the kernel options unless `tcp: false`. */
+function setUp(stream: Duplex, tcp: ResolvedTcpTimeouts | undefined): Error | undefined {
+  forwardSocketErrors(stream)
+  return tcp === undefined ? undefined : protect(stream, tcp)
+}
+
 function addGuarded(
   agent: http.Agent,
   base: AddRequest,
   guard: Guard,
-  req: http.ClientRequest,
-  options: unknown,
-  legacy: unknown[],
+  args: IArguments,
 ): void {
+  const req = args[0] as http.ClientRequest
+  const options: unknown = args[1]
   const own = options !== null && typeof options === 'object'
     ? (options as { deadline?: unknown }).deadline
     : undefined
   // Validate before the agent opens anything for this request; the error
   // surfaces from http.request() like Node's own option errors.
   const deadline = own === undefined ? guard.deadline : resolveDeadline(own, 'options.deadline')
-  base.call(agent, req, options, ...legacy)
-  watchRequest(agent, req, deadline)
+  // Node passes (req, options); arguments also carries the pre-0.11
+  // (req, host, port, localAddress) form through untouched.
+  base.apply(agent, args as unknown as Parameters<AddRequest>)
+  if (deadline > 0) armRequestDeadline(agent, req, deadline)
 }
 
 const httpAddRequest = (http.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest
@@ -147,8 +154,8 @@ export class StallGuardHttpAgent extends http.Agent {
   }
 
   /** Node's pool entry point for every request (not in @types/node). */
-  addRequest(req: http.ClientRequest, options: StallGuardRequestOptions, ...legacy: unknown[]): void {
-    addGuarded(this, httpAddRequest, this.#guard, req, options, legacy)
+  addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {
+    addGuarded(this, httpAddRequest, this.#guard, arguments)
   }
 }
 
@@ -166,7 +173,7 @@ export class StallGuardHttpsAgent extends https.Agent {
     return createGuarded(this.#guard, options, cb, (o, c) => super.createConnection(o, c))
   }
 
-  addRequest(req: http.ClientRequest, options: StallGuardRequestOptions, ...legacy: unknown[]): void {
-    addGuarded(this, httpsAddRequest, this.#guard, req, options, legacy)
+  addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {
+    addGuarded(this, httpsAddRequest, this.#guard, arguments)
   }
 }

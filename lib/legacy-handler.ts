@@ -6,14 +6,20 @@
 // front door. (undici 8 converts in setGlobalDispatcher's wrapper.)
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { DispatchController, DispatchHandler, MaybeController, ParsedHeaders } from './forwarding-handler'
+import {
+  kReadsParsedHeaders,
+  type DispatchController,
+  type DispatchHandler,
+  type MaybeController,
+  type ParsedHeaders,
+} from './forwarding-handler'
 
 /**
  * The legacy callbacks, declared here rather than taken from undici's types:
  * undici 8's types no longer have them, and this file must compile against
  * both majors (the peer range).
  */
-interface Legacy {
+export interface Legacy {
   onConnect?: (abort: (err?: Error) => void, context?: unknown) => void
   onUpgrade?: (statusCode: number, headers: Buffer[] | string[] | null, socket: Duplex) => void
   onHeaders?: (statusCode: number, headers: Buffer[], resume: () => void, statusText: string) => boolean
@@ -29,6 +35,11 @@ type RawHeaders = Buffer[]
 /** The handler as the new API sees it: unchanged when it already speaks it. */
 export function toHandlerApi(handler: Dispatcher.DispatchHandler): DispatchHandler {
   return typeof handler.onRequestStart === 'function' ? handler : new LegacyHandler(handler as Legacy)
+}
+
+/** The caller's legacy handler behind `handler`, if `handler` is our adapter for it. */
+export function unwrapLegacy(handler: DispatchHandler): Legacy | undefined {
+  return handler instanceof LegacyHandler ? handler.legacy : undefined
 }
 
 /**
@@ -52,9 +63,15 @@ function rawHeaders(controller: MaybeController, which: 'rawHeaders' | 'rawTrail
 
 class LegacyHandler implements DispatchHandler {
   readonly #legacy: Legacy
+  /** Legacy callbacks take raw header lists, from the controller where it has them. */
+  readonly [kReadsParsedHeaders] = false
 
   constructor(legacy: Legacy) {
     this.#legacy = legacy
+  }
+
+  get legacy(): Legacy {
+    return this.#legacy
   }
 
   onRequestStart(controller: DispatchController, context: unknown): void {

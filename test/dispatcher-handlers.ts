@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream'
 import t, { type Test } from 'tap'
 import { request, upgrade, type Dispatcher } from 'undici'
 import { DeadlineExceededError, StallGuardAgent, type StallGuardAgentOptions } from '../lib/index'
+import { coreSpeaksLegacy, toCoreHandler } from '../lib/legacy-bridge'
 import { toHandlerApi } from '../lib/legacy-handler'
 import { startServer } from './fixtures/http'
 import { sleep } from './fixtures/timing'
@@ -38,11 +39,13 @@ interface LegacyResult {
 }
 
 /** Dispatch with a legacy handler (onConnect … onComplete/onError) and collect what it saw. */
-function legacyDispatch(dispatcher: Dispatcher, origin: string, path: string): Promise<LegacyResult> {
+function legacyDispatch(
+  dispatcher: Dispatcher, origin: string, path: string, method: Dispatcher.HttpMethod = 'GET',
+): Promise<LegacyResult> {
   return new Promise((resolve) => {
     const result: LegacyResult = { status: 0, rawHeaders: [], bytes: 0, paused: false, error: undefined }
     let resume: () => void = () => {}
-    dispatcher.dispatch({ origin, path, method: 'GET' }, {
+    dispatcher.dispatch({ origin, path, method }, {
       onConnect() {},
       onHeaders(status: number, rawHeaders: Buffer[], resumeFn: () => void) {
         result.status = status
@@ -64,14 +67,63 @@ function legacyDispatch(dispatcher: Dispatcher, origin: string, path: string): P
   })
 }
 
-t.test('legacy handlers: raw headers kept, back-pressure honoured, whole body', async (t) => {
-  const origin = await server(t)
-  const r = await legacyDispatch(agent(t), origin, '/')
-  t.equal(r.error, undefined)
-  t.equal(r.status, 200)
-  t.equal(r.bytes, 100_000, 'whole body after a pause/resume')
-  t.ok(r.paused, 'the handler paused once')
-  t.match(r.rawHeaders, ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Mixed-Case', 'yes'] as never, 'case and repeated fields kept')
+// GET: wrapped by the retry layer; with a deadline: by both; POST without a
+// deadline: by none, so on undici 7 the caller's handler reaches the core as is.
+for (const [label, options, method] of [
+  ['retry-eligible GET', {}, 'GET'],
+  ['GET with a deadline', { deadline: 5000 }, 'GET'],
+  ['POST, nothing wraps it', {}, 'POST'],
+] as const) {
+  t.test(`legacy handlers (${label}): raw headers kept, back-pressure honoured, whole body`, async (t) => {
+    const origin = await server(t)
+    const r = await legacyDispatch(agent(t, options), origin, '/', method)
+    t.equal(r.error, undefined)
+    t.equal(r.status, 200)
+    t.equal(r.bytes, 100_000, 'whole body after a pause/resume')
+    t.ok(r.paused, 'the handler paused once')
+    t.match(r.rawHeaders, ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Mixed-Case', 'yes'] as never, 'case and repeated fields kept')
+  })
+}
+
+t.test('new-API handlers get parsed headers and trailers through our layers', async (t) => {
+  const s = await startServer(t, 'http', (_req, res) => {
+    res.setHeader('Set-Cookie', ['a=1', 'b=2'])
+    res.setHeader('X-Mixed-Case', 'yes')
+    res.setHeader('Trailer', 'X-Checksum')
+    res.write('body')
+    res.addTrailers({ 'X-Checksum': 'abc' })
+    res.end()
+  })
+  for (const options of [{}, { deadline: 5000 }, { retry: false }]) {
+    const seen = await new Promise<{ headers: unknown; trailers: unknown; body: string }>((resolve, reject) => {
+      let headers: unknown
+      let body = ''
+      agent(t, options).dispatch({ origin: `http://127.0.0.1:${s.port}`, path: '/', method: 'GET' }, {
+        onRequestStart() {},
+        onResponseStart(_c, _status, h) { headers = h },
+        onResponseData(_c, chunk) { body += chunk.toString() },
+        onResponseEnd(_c, trailers) { resolve({ headers, trailers, body }) },
+        onResponseError(_c, err) { reject(err) },
+      })
+    })
+    t.match(seen.headers, { 'set-cookie': ['a=1', 'b=2'], 'x-mixed-case': 'yes' }, `headers, ${JSON.stringify(options)}`)
+    t.same(seen.trailers, { 'x-checksum': 'abc' }, 'trailers')
+    t.equal(seen.body, 'body')
+  }
+})
+
+t.test('what reaches undici\'s core is in the API that core speaks', async (t) => {
+  const legacy = { onConnect() {}, onHeaders: () => true, onData: () => true, onComplete() {}, onError() {} }
+  const newApi: Dispatcher.DispatchHandler = { onRequestStart() {}, onResponseError() {} }
+  if (coreSpeaksLegacy) {
+    t.equal(toCoreHandler(toHandlerApi(legacy as Dispatcher.DispatchHandler)), legacy,
+      'undici 7: a legacy handler nothing wrapped goes back as it came')
+    const bridged = toCoreHandler(newApi) as Record<string, unknown>
+    t.equal(typeof bridged.onRequestStart, 'undefined', 'undici 7: a new-API chain is bridged to legacy callbacks')
+    for (const m of ['onConnect', 'onHeaders', 'onData', 'onComplete', 'onError', 'onUpgrade']) t.type(bridged[m], 'function', m)
+  } else {
+    t.equal(toCoreHandler(newApi), newApi, 'undici 8: handed over as is')
+  }
 })
 
 t.test('legacy handlers get our errors through onError', async (t) => {

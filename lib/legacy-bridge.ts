@@ -1,0 +1,145 @@
+// undici 7's core still runs on the legacy handler callbacks (onConnect,
+// onHeaders, onData, onComplete, onError): its dispatch wraps every handler
+// that speaks the new API in an UnwrapHandler, which parses the response
+// headers into an object on every request. Our interceptors speak the new
+// API, so a legacy caller (undici 7's request and fetch, Node's fetch) would
+// pay for a round trip legacy → new → legacy, and the parse, on every
+// request: ~1.3 µs of a ~33 µs keep-alive request, about all that our
+// handlers cost (bench/INSTRUCTIONS.md).
+//
+// So on undici 7 we hand the core a bridge of our own: it parses headers
+// only when some handler in the chain reads the parsed object (the legacy
+// caller at the end of ours reads the raw list from the controller), and a
+// caller's legacy handler that none of our interceptors wrapped goes to the
+// core untouched. undici 8's core speaks the new API: nothing to bridge.
+import type { Duplex } from 'node:stream'
+import { util } from 'undici'
+import {
+  readsParsedHeaders,
+  type DispatchController,
+  type DispatchHandler,
+  type ParsedHeaders,
+} from './forwarding-handler'
+import { unwrapLegacy } from './legacy-handler'
+
+type RawHeaders = Buffer[]
+
+/** The undici major stallguard runs against decides whether the core needs the bridge. */
+const undiciMajor = Number((require('undici/package.json') as { version: string }).version.split('.')[0])
+export const coreSpeaksLegacy = undiciMajor < 8
+
+/** Headers for a chain that never reads them: one shared, frozen empty object. */
+const UNREAD = Object.freeze({}) as ParsedHeaders
+
+/**
+ * What to hand undici's core for `handler` (the outermost of our chain):
+ * the caller's own legacy handler when nothing wrapped it, a bridge to the
+ * legacy callbacks on undici 7, the handler itself on undici 8.
+ */
+export function toCoreHandler(handler: DispatchHandler): DispatchHandler {
+  if (!coreSpeaksLegacy) return handler
+  return (unwrapLegacy(handler) ?? new LegacyBridge(handler)) as DispatchHandler
+}
+
+class BridgeController implements DispatchController {
+  #paused = false
+  #aborted = false
+  #reason: Error | null = null
+  readonly #abortCore: (reason?: Error) => void
+  /** The core's resume for the response being read (set with its headers). */
+  resumeCore: (() => void) | null = null
+  rawHeaders: RawHeaders | null = null
+  rawTrailers: RawHeaders | null = null
+
+  constructor(abortCore: (reason?: Error) => void) {
+    this.#abortCore = abortCore
+  }
+
+  get aborted(): boolean { return this.#aborted }
+  get paused(): boolean { return this.#paused }
+  get reason(): Error | null { return this.#reason }
+
+  abort(reason: Error): void {
+    if (this.#aborted) return
+    this.#aborted = true
+    this.#reason = reason
+    this.#abortCore(reason)
+  }
+
+  pause(): void {
+    this.#paused = true
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    this.resumeCore?.()
+  }
+}
+
+/** Legacy callbacks in front, our new-API chain behind. */
+class LegacyBridge {
+  readonly #handler: DispatchHandler
+  readonly #parse: boolean
+  #controller: BridgeController | null = null
+
+  constructor(handler: DispatchHandler) {
+    this.#handler = handler
+    this.#parse = readsParsedHeaders(handler)
+  }
+
+  #headers(raw: RawHeaders | null | undefined): ParsedHeaders {
+    return this.#parse ? util.parseHeaders(raw ?? []) as ParsedHeaders : UNREAD
+  }
+
+  onConnect(abort: (err?: Error) => void, context?: unknown): void {
+    this.#controller = new BridgeController(abort)
+    this.#handler.onRequestStart?.(this.#controller, context)
+  }
+
+  onUpgrade(statusCode: number, rawHeaders: RawHeaders, socket: Duplex): void {
+    const controller = this.#controller!
+    controller.rawHeaders = rawHeaders
+    this.#handler.onRequestUpgrade?.(controller, statusCode, this.#headers(rawHeaders), socket)
+  }
+
+  onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void, statusMessage: string): boolean {
+    const controller = this.#controller!
+    controller.resumeCore = resume
+    controller.rawHeaders = rawHeaders
+    this.#handler.onResponseStart?.(controller, statusCode, this.#headers(rawHeaders), statusMessage)
+    return !controller.paused
+  }
+
+  onData(chunk: Buffer): boolean {
+    const controller = this.#controller!
+    this.#handler.onResponseData?.(controller, chunk)
+    return !controller.paused
+  }
+
+  onComplete(rawTrailers: RawHeaders | null): void {
+    const controller = this.#controller!
+    controller.rawTrailers = rawTrailers
+    this.#handler.onResponseEnd?.(controller, this.#headers(rawTrailers))
+  }
+
+  onError(err: Error): void {
+    // Same contract as undici: a handler that cannot take an error makes the
+    // dispatcher throw it rather than lose it. The controller is null when
+    // the core fails the request before it started (dispatch-time errors).
+    if (typeof this.#handler.onResponseError !== 'function') throw err
+    this.#handler.onResponseError(this.#controller as DispatchController, err)
+  }
+
+  onResponseStarted(): void {
+    this.#handler.onResponseStarted?.()
+  }
+
+  onBodySent(...args: unknown[]): void {
+    ;(this.#handler.onBodySent as ((...a: unknown[]) => void) | undefined)?.(...args)
+  }
+
+  onRequestSent(): void {
+    ;(this.#handler as { onRequestSent?: () => void }).onRequestSent?.()
+  }
+}
