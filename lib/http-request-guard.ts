@@ -8,7 +8,7 @@
 // per socket (which request the socket serves is read when an error comes),
 // and a request without a deadline gets no listener and no timer at all.
 // Four listeners per request used to add ~14% to a pooled request's client
-// instructions (npm run bench:instructions).
+// instructions (counted with callgrind).
 import type http from 'node:http'
 import type { Duplex } from 'node:stream'
 import { armDeadline } from './deadline'
