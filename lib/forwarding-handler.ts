@@ -29,12 +29,14 @@ export function readsParsedHeaders(handler: DispatchHandler): boolean {
 
 export class ForwardingHandler implements DispatchHandler {
   protected readonly handler: DispatchHandler
-  /** Our own handlers never read headers: it depends on the one we forward to. */
-  readonly [kReadsParsedHeaders]: boolean
 
   constructor(handler: DispatchHandler) {
     this.handler = handler
-    this[kReadsParsedHeaders] = readsParsedHeaders(handler)
+  }
+
+  /** Our own handlers never read headers: it depends on the one we forward to (asked once, by the bridge). */
+  get [kReadsParsedHeaders](): boolean {
+    return readsParsedHeaders(this.handler)
   }
 
   onRequestStart(controller: DispatchController, context: unknown): void {

@@ -24,21 +24,22 @@ interface RequestInternals {
 /** The request a socket is serving right now: node:http sets it on assignment, clears it on release. */
 type ServingStream = Duplex & { _httpMessage?: http.ClientRequest | null }
 
-const guardedStreams = new WeakSet<Duplex>()
-
 /**
  * Give the response being read on `stream` the stream's own error, for the
  * stream's whole life. Registered before node:http's listeners, so the body
  * fails with the real cause before Node's cleanup could mark a body that is
- * delimited by the connection's end as complete.
+ * delimited by the connection's end as complete. One shared listener: the
+ * request is looked up when an error comes.
  */
 export function forwardSocketErrors(stream: Duplex): void {
-  if (guardedStreams.has(stream)) return
-  guardedStreams.add(stream)
-  stream.on('error', function onStreamError(this: ServingStream, err: Error) {
-    const req = this._httpMessage
-    if (req) failResponse(req, err)
-  })
+  // A subclass may hand the same stream over twice (returned and through the callback).
+  if (stream.rawListeners('error').includes(onStreamError)) return
+  stream.on('error', onStreamError)
+}
+
+function onStreamError(this: ServingStream, err: Error): void {
+  const req = this._httpMessage
+  if (req) failResponse(req, err)
 }
 
 /**

@@ -42,6 +42,10 @@ export function toCoreHandler(handler: DispatchHandler): DispatchHandler {
   return (unwrapLegacy(handler) ?? new LegacyBridge(handler)) as DispatchHandler
 }
 
+/**
+ * The controller our chain sees on undici 7. Same contract as undici's own
+ * UnwrapController, which undici does not export.
+ */
 class BridgeController implements DispatchController {
   #paused = false
   #aborted = false

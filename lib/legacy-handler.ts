@@ -63,11 +63,14 @@ function rawHeaders(controller: MaybeController, which: 'rawHeaders' | 'rawTrail
 
 class LegacyHandler implements DispatchHandler {
   readonly #legacy: Legacy
-  /** Legacy callbacks take raw header lists, from the controller where it has them. */
-  readonly [kReadsParsedHeaders] = false
 
   constructor(legacy: Legacy) {
     this.#legacy = legacy
+  }
+
+  /** Legacy callbacks take raw header lists, from the controller where it has them. */
+  get [kReadsParsedHeaders](): boolean {
+    return false
   }
 
   get legacy(): Legacy {
