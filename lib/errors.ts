@@ -1,7 +1,7 @@
 // Typed errors. Each says which layer fired (`layer`), keeps a stable `code`
 // callers can classify on, and chains the original error as `cause`.
-import type { ResolvedTcpTimeouts } from './tcp-options'
-import { describeTcpTimeouts } from './tcp-options'
+import type { ResolvedTcpTimeouts } from './kernel/tcp-options'
+import { describeTcpTimeouts } from './kernel/tcp-options'
 
 /** Which protection fired. */
 export type StallLayer = 'kernel' | 'deadline'

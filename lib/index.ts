@@ -7,15 +7,15 @@ export {
   type Capabilities,
   type SocketTimeoutsReading,
   type TcpInfo,
-} from './socket-timeouts'
-export { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './tcp-options'
+} from './kernel/socket-timeouts'
+export { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './kernel/tcp-options'
 export {
   DeadlineExceededError,
   KernelTimeoutError,
   StallGuardError,
   type StallLayer,
 } from './errors'
-export { StallGuardAgent, type StallGuardAgentOptions } from './dispatcher'
+export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
 export {
   StallGuardHttpAgent,
   StallGuardHttpsAgent,
@@ -23,6 +23,6 @@ export {
   type StallGuardHttpAgentOptions,
   type StallGuardHttpsAgentOptions,
   type StallGuardRequestOptions,
-} from './http-agent'
-export { install, type InstallOptions, type Uninstall } from './install'
-export { optionsFromEnv } from './env'
+} from './http/agents'
+export { install, type InstallOptions, type Uninstall } from './global/install'
+export { optionsFromEnv } from './global/env'

@@ -4,8 +4,8 @@
 import { once } from 'node:events'
 import net from 'node:net'
 import t, { type Test } from 'tap'
-import type * as SocketTimeouts from '../lib/socket-timeouts'
-import { native as realNative } from '../lib/native'
+import type * as SocketTimeouts from '../lib/kernel/socket-timeouts'
+import { native as realNative } from '../lib/kernel/native'
 
 const ASKED = { userTimeout: 2500, keepAliveIdle: 1500, keepAliveInterval: 2000, keepAliveCount: 3 }
 
@@ -35,26 +35,26 @@ function collectWarnings(t: Test): Error[] {
 const tick = () => new Promise((resolve) => setImmediate(resolve))
 
 t.test('the loader never throws; it records why the binding did not load', async (t) => {
-  const { native } = t.mockRequire('../lib/native', {
+  const { native } = t.mockRequire('../lib/kernel/native', {
     'node-gyp-build': {
       resolve: () => {
         throw new Error('No native build was found for platform=linux arch=x64 runtime=node abi=115')
       },
     },
-  }) as typeof import('../lib/native')
+  }) as typeof import('../lib/kernel/native')
   t.equal(native.binding, undefined)
   t.match(native.error, { message: /No native build was found/ })
 
-  const broken = t.mockRequire('../lib/native', {
+  const broken = t.mockRequire('../lib/kernel/native', {
     'node-gyp-build': { resolve: () => require.resolve('./fixtures/tls') },
-  }) as typeof import('../lib/native')
+  }) as typeof import('../lib/kernel/native')
   t.equal(broken.native.binding, undefined)
   t.match(broken.native.error, { message: /tls\.ts does not export setTimeouts/ })
 })
 
 t.test('no binding: keepalive through Node, one warning naming the reason', async (t) => {
-  const api = t.mockRequire('../lib/socket-timeouts', {
-    '../lib/native': { native: { binding: undefined, file: undefined, error: new Error('No native build was found') } },
+  const api = t.mockRequire('../lib/kernel/socket-timeouts', {
+    '../lib/kernel/native': { native: { binding: undefined, file: undefined, error: new Error('No native build was found') } },
   }) as typeof SocketTimeouts
   const warnings = collectWarnings(t)
 
@@ -96,8 +96,8 @@ t.test('no binding: keepalive through Node, one warning naming the reason', asyn
 t.test('no descriptors (Windows): same degradation, reason says so', async (t) => {
   t.intercept(process, 'platform', { value: 'win32' })
   // Keep the real (Linux) binding: on Windows it loads too, but Node hands out no fd.
-  const api = t.mockRequire('../lib/socket-timeouts', {
-    '../lib/native': { native: realNative },
+  const api = t.mockRequire('../lib/kernel/socket-timeouts', {
+    '../lib/kernel/native': { native: realNative },
   }) as typeof SocketTimeouts
   const warnings = collectWarnings(t)
   t.match(api.capabilities(), { native: false, reason: /no socket descriptors on win32/, platform: 'win32' })

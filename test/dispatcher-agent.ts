@@ -133,8 +133,8 @@ t.test('connect options (an object) still reach undici', async (t) => {
 t.test('a socket whose setup fails is destroyed and the error reaches the request', async (t) => {
   const failure = Object.assign(new Error('setsockopt failed'), { code: 'EINVAL' })
   const seen: net.Socket[] = []
-  const { StallGuardAgent: Mocked } = t.mockRequire<typeof import('../lib/dispatcher')>('../lib/dispatcher', {
-    '../lib/socket-timeouts': {
+  const { StallGuardAgent: Mocked } = t.mockRequire<typeof import('../lib/undici/agent')>('../lib/undici/agent', {
+    '../lib/kernel/socket-timeouts': {
       applyResolvedTimeouts: (socket: net.Socket) => {
         seen.push(socket)
         // Fail only once the socket is connected (as a kernel refusal would).

@@ -2,8 +2,8 @@
 // bad values (which must name the variable, the value and the accepted form),
 // and precedence under explicit options.
 import t from 'tap'
-import { optionsFromEnv } from '../lib/env'
-import { effectiveOptions } from '../lib/install'
+import { optionsFromEnv } from '../lib/global/env'
+import { effectiveOptions } from '../lib/global/install'
 
 t.test('nothing set, or set empty, gives no options at all', async (t) => {
   t.same(optionsFromEnv({}), {})

@@ -5,7 +5,7 @@ import { createHook } from 'node:async_hooks'
 import type http from 'node:http'
 import t, { type Test } from 'tap'
 import { DeadlineExceededError } from '../lib/index'
-import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../lib/http-agent'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../lib/http/agents'
 import { bodyOf, fetchBody, PROTOCOLS, responseOf, send, startServer, type Protocol } from './fixtures/http'
 import { now, since, sleep } from './fixtures/timing'
 

@@ -6,7 +6,7 @@ import https from 'node:https'
 import { Duplex } from 'node:stream'
 import t, { type Test } from 'tap'
 import { capabilities, readSocketTimeouts } from '../lib/index'
-import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../lib/http-agent'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../lib/http/agents'
 import { fetchBody, PROTOCOLS, responseOf, send, signal, startServer, type Protocol } from './fixtures/http'
 import { sleep } from './fixtures/timing'
 import { TCP_AND_DEADLINE_ERRORS } from './fixtures/option-errors'
@@ -117,9 +117,9 @@ t.test('a stream that is not a socket is left alone', async (t) => {
 
 t.test('when the options cannot be put on a socket, it is destroyed and the request fails with why', async (t) => {
   const failure = Object.assign(new Error('setsockopt EINVAL'), { code: 'EINVAL' })
-  const { StallGuardHttpAgent: Mocked } = t.mockRequire('../lib/http-agent', {
-    '../lib/socket-timeouts': { applyResolvedTimeouts: () => { throw failure } },
-  }) as typeof import('../lib/http-agent')
+  const { StallGuardHttpAgent: Mocked } = t.mockRequire('../lib/http/agents', {
+    '../lib/kernel/socket-timeouts': { applyResolvedTimeouts: () => { throw failure } },
+  }) as typeof import('../lib/http/agents')
   let socket: Duplex | undefined
   replaceNodeFactory(t, (original) => function (this: unknown, options, cb) {
     return (socket = original.call(this, options, cb))

@@ -15,9 +15,9 @@ import {
   StallGuardError,
   tcpInfo,
 } from '../lib/index'
-import { native } from '../lib/native'
-import { applyResolvedTimeouts } from '../lib/socket-timeouts'
-import { resolveTcpTimeouts } from '../lib/tcp-options'
+import { native } from '../lib/kernel/native'
+import { applyResolvedTimeouts } from '../lib/kernel/socket-timeouts'
+import { resolveTcpTimeouts } from '../lib/kernel/tcp-options'
 import * as certs from './fixtures/tls'
 
 const ASKED = { userTimeout: 2500, keepAliveIdle: 1500, keepAliveInterval: 2000, keepAliveCount: 3 }

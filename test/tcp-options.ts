@@ -1,6 +1,6 @@
 import t from 'tap'
 import { DEFAULT_TCP_TIMEOUTS } from '../lib/index'
-import { describeTcpTimeouts, resolveTcpTimeouts } from '../lib/tcp-options'
+import { describeTcpTimeouts, resolveTcpTimeouts } from '../lib/kernel/tcp-options'
 
 t.test('defaults resolve to kernel units', async (t) => {
   t.same(resolveTcpTimeouts(undefined), {

@@ -3,7 +3,7 @@
 // ~130 s. The agents put TCP_USER_TIMEOUT on the socket as soon as the
 // connect call has created it, and Linux (>= 5.4) bounds SYN retries by it.
 import t from 'tap'
-import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http-agent'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http/agents'
 import { PROTOCOLS, responseOf, send, startServer } from '../fixtures/http'
 import { assertKernelTimeout, SHORT_TCP, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { enterNetns, PacketFilter } from '../fixtures/netns'

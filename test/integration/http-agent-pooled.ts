@@ -2,7 +2,7 @@
 // keep-alive connection dies silently and the next request is written into
 // the void. Without the agent this takes ~940 s (tcp_retries2).
 import t from 'tap'
-import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http-agent'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http/agents'
 import { fetchBody, PROTOCOLS, responseOf, send, startServer } from '../fixtures/http'
 import { assertKernelTimeout, SHORT_TCP, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { enterNetns, PacketFilter } from '../fixtures/netns'

@@ -4,7 +4,7 @@
 // client, so only keepalive can notice; the body stream must say why.
 import type http from 'node:http'
 import t, { type Test } from 'tap'
-import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http-agent'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http/agents'
 import { bodyOf, PROTOCOLS, responseOf, send, signal, startServer, type Protocol } from '../fixtures/http'
 import { assertKernelTimeout, IDLE_WINDOW, SHORT_TCP } from '../fixtures/kernel-window'
 import { enterNetns, PacketFilter } from '../fixtures/netns'

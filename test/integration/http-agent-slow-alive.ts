@@ -2,7 +2,7 @@
 // slow but alive (10 s think time, then a body trickled over 4 s) answers
 // keepalive probes, so the kernel layer must leave it alone.
 import t, { type Test } from 'tap'
-import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http-agent'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http/agents'
 import { fetchBody, PROTOCOLS, startServer, type Protocol } from '../fixtures/http'
 import { SHORT_TCP } from '../fixtures/kernel-window'
 import { enterNetns } from '../fixtures/netns'

@@ -4,7 +4,7 @@
 // TCP_USER_TIMEOUT must (Linux ≥ 5.11 also for the zero window).
 import { Readable } from 'node:stream'
 import t from 'tap'
-import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http-agent'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http/agents'
 import { PROTOCOLS, responseOf, send, signal, startServer, type Protocol } from '../fixtures/http'
 import { assertKernelTimeout, SHORT_TCP, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { enterNetns, PacketFilter } from '../fixtures/netns'

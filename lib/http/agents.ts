@@ -6,11 +6,11 @@ import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
-import { resolveDeadline } from './deadline'
-import { armRequestDeadline, forwardSocketErrors } from './http-request-guard'
-import { applyResolvedTimeouts } from './socket-timeouts'
-import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from './tcp-options'
-import { invalidType } from './validate'
+import { resolveDeadline } from '../deadline'
+import { armRequestDeadline, forwardSocketErrors } from './request-guard'
+import { applyResolvedTimeouts } from '../kernel/socket-timeouts'
+import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
+import { invalidType } from '../validate'
 
 /** What both agents add to Node's agent options. */
 export interface StallGuardAgentExtras {

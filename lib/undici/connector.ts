@@ -5,8 +5,8 @@
 // too; happy-eyeballs losers never carry them (they never become the socket).
 import net from 'node:net'
 import { buildConnector } from 'undici'
-import { applyResolvedTimeouts } from './socket-timeouts'
-import type { ResolvedTcpTimeouts } from './tcp-options'
+import { applyResolvedTimeouts } from '../kernel/socket-timeouts'
+import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 
 type Connector = buildConnector.connector
 type ConnectOptions = buildConnector.Options

@@ -7,11 +7,11 @@ import http from 'node:http'
 import https from 'node:https'
 import { syncBuiltinESMExports } from 'node:module'
 import { getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici'
-import { StallGuardAgent, type StallGuardAgentOptions } from './dispatcher'
+import { StallGuardAgent, type StallGuardAgentOptions } from '../undici/agent'
 import { optionsFromEnv } from './env'
-import { StallGuardHttpAgent, StallGuardHttpsAgent } from './http-agent'
-import type { TcpTimeouts } from './tcp-options'
-import { invalidType } from './validate'
+import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
+import type { TcpTimeouts } from '../kernel/tcp-options'
+import { invalidType } from '../validate'
 
 export interface InstallOptions {
   /** Kernel timeouts for every socket (both layers); `false` leaves the system defaults. */

@@ -6,14 +6,14 @@
 import { Agent, type Dispatcher } from 'undici'
 import { countRequestsOn } from './connection-reuse'
 import { guardedConnector } from './connector'
-import { resolveDeadline } from './deadline'
+import { resolveDeadline } from '../deadline'
 import { deadlineInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { toCoreHandler } from './legacy-bridge'
 import { toHandlerApi } from './legacy-handler'
 import { resolveRetry, retryInterceptor } from './retry-interceptor'
-import { resolveTcpTimeouts, type TcpTimeouts } from './tcp-options'
-import { invalidType } from './validate'
+import { resolveTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
+import { invalidType } from '../validate'
 
 declare module 'undici' {
   namespace Dispatcher {

@@ -67,11 +67,11 @@ export type NativeLoad =
 
 function load(): NativeLoad {
   try {
-    // Compiled output lives in dist/, sources in lib/: the package root is one up from both.
+    // Compiled output lives in dist/kernel/, sources in lib/kernel/: the package root is two up from both.
     const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string }
     // Resolve, then require, so we can report which file won: a stale build/
     // shadows prebuilds/, and PREBUILDS_ONLY=1 skips build/ altogether.
-    const file = nodeGypBuild.resolve(join(__dirname, '..'))
+    const file = nodeGypBuild.resolve(join(__dirname, '..', '..'))
     const binding = require(file) as NativeBinding
     if (typeof binding?.setTimeouts !== 'function') {
       throw new Error(`${file} does not export setTimeouts`)

@@ -1,14 +1,14 @@
 // The public socket-level API: put kernel timeouts on a net/tls socket, read
 // them back, read TCP_INFO, and report what this platform can do.
 import net from 'node:net'
-import { KernelTimeoutError, StallGuardError } from './errors'
+import { KernelTimeoutError, StallGuardError } from '../errors'
 import { native, type NativeTcpInfo } from './native'
 import {
   resolveTcpTimeouts,
   type ResolvedTcpTimeouts,
   type TcpTimeouts,
 } from './tcp-options'
-import { invalidType } from './validate'
+import { invalidType } from '../validate'
 
 const kState = Symbol('stallguard.socketState')
 

@@ -11,8 +11,8 @@
 // instructions (counted with callgrind).
 import type http from 'node:http'
 import type { Duplex } from 'node:stream'
-import { armDeadline } from './deadline'
-import type { DeadlineExceededError } from './errors'
+import { armDeadline } from '../deadline'
+import type { DeadlineExceededError } from '../errors'
 
 /** ClientRequest internals we rely on (present since Node 0.x, not in @types/node). */
 interface RequestInternals {

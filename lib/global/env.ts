@@ -3,15 +3,15 @@
 // value that cannot be understood stops start-up with a message naming the
 // variable, the value and the accepted form: a typo must never quietly
 // become a default.
-import { MAX_RETRIES } from './retry-interceptor'
+import { MAX_RETRIES } from '../undici/retry-interceptor'
 import type { InstallOptions } from './install'
 import {
   KEEPALIVE_MAX_COUNT,
   KEEPALIVE_MAX_SECONDS,
   USER_TIMEOUT_MAX_MS,
   type TcpTimeouts,
-} from './tcp-options'
-import { invalidType, MAX_TIMER_MS, outOfRange } from './validate'
+} from '../kernel/tcp-options'
+import { invalidType, MAX_TIMER_MS, outOfRange } from '../validate'
 
 type Env = Record<string, string | undefined>
 

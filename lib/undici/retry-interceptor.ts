@@ -17,7 +17,7 @@ import {
   type DispatchHandler,
   type MaybeController,
 } from './forwarding-handler'
-import { checkNumber, invalidType } from './validate'
+import { checkNumber, invalidType } from '../validate'
 
 /** GET, HEAD, OPTIONS, PUT, DELETE: RFC 9110 §9.2.2 idempotent methods (TRACE left out, as Go does for bodies). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])

@@ -1,7 +1,7 @@
 // The option model for the kernel layer: what users write (milliseconds,
 // `false` for "system default"), the defaults, and the resolved form in the
 // units each socket option takes. Resolved once per agent, not per socket.
-import { checkNumber, invalidType } from './validate'
+import { checkNumber, invalidType } from '../validate'
 
 /** Kernel timeouts for one socket. All durations are in milliseconds. */
 export interface TcpTimeouts {

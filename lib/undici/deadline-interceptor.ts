@@ -11,8 +11,8 @@
 // request with its own error, and the later one finds nothing to do.
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { armDeadline, resolveDeadline } from './deadline'
-import type { DeadlineExceededError } from './errors'
+import { armDeadline, resolveDeadline } from '../deadline'
+import type { DeadlineExceededError } from '../errors'
 import {
   ForwardingHandler,
   type Dispatch,
