@@ -1,0 +1,64 @@
+// diagnostics_channel names and payloads stallguard publishes. APM agents and
+// OpenTelemetry instrumentations subscribe there, as they do to undici's and
+// node:http's. Publishing is free when nobody listens: every publisher checks
+// `hasSubscribers` before it builds a payload.
+//
+// Payloads are stable: fields are added, never renamed or removed. Strings in
+// them that name a request (origin, path) are redacted (see redact.ts).
+import diagnostics from 'node:diagnostics_channel'
+import type net from 'node:net'
+import type { DeadlineExceededError, KernelTimeoutError } from '../errors'
+import type { TcpInfo } from '../kernel/socket-timeouts'
+
+/** Kernel timeouts as written to one socket, in milliseconds (count: probes; 0 = system default). */
+export interface AppliedTimeouts {
+  userTimeout: number
+  keepAliveIdle: number
+  keepAliveInterval: number
+  keepAliveCount: number
+}
+
+/** `stallguard:socket:protected`: a socket got its kernel timeouts. */
+export interface SocketProtectedMessage {
+  socket: net.Socket
+  timeouts: AppliedTimeouts
+  /** 'native': every option written by the addon; 'fallback': what Node's setKeepAlive could set. */
+  via: 'native' | 'fallback'
+}
+
+/** `stallguard:kernel-timeout`: the kernel gave up on a connection. */
+export interface KernelTimeoutMessage {
+  error: KernelTimeoutError
+  socket: net.Socket
+  /** TCP_INFO read when the kernel gave up; undefined where the platform has none. */
+  tcpInfo: TcpInfo | undefined
+}
+
+/** The phase a request was in. */
+export type RequestPhase = 'queued' | 'connecting' | 'sending' | 'waiting for headers' | 'receiving body'
+
+/** `stallguard:deadline`: a request's deadline fired. */
+export interface DeadlineMessage {
+  error: DeadlineExceededError
+  phase: RequestPhase
+}
+
+/** `stallguard:retry`: a request that died on a stale pooled connection is sent again. */
+export interface RetryMessage {
+  /** 1 for the first retry. */
+  attempt: number
+  /** The error that ended the previous attempt. */
+  error: Error
+  method: string
+  /** Redacted origin (`https://host:port`). */
+  origin: string
+  /** Redacted path (query string replaced by `?…`). */
+  path: string
+}
+
+export const channels = {
+  socketProtected: diagnostics.channel('stallguard:socket:protected'),
+  kernelTimeout: diagnostics.channel('stallguard:kernel-timeout'),
+  deadline: diagnostics.channel('stallguard:deadline'),
+  retry: diagnostics.channel('stallguard:retry'),
+} as const
