@@ -3,6 +3,7 @@
 import net from 'node:net'
 import { KernelTimeoutError, StallGuardError } from '../errors'
 import { native, type NativeTcpInfo } from './native'
+import { degradedWarning, nativeSkipReason, nodeSetsKeepAliveIntervalAndCount } from './degraded'
 import {
   resolveTcpTimeouts,
   type ResolvedTcpTimeouts,
@@ -34,9 +35,8 @@ type GuardedSocket = net.Socket & {
 }
 
 const caps = native.binding?.capabilities()
-const hasDescriptors = process.platform !== 'win32'
 /** The binding loaded and this platform hands out descriptors: socket options are reachable. */
-const nativeUsable = native.binding !== undefined && caps !== undefined && hasDescriptors
+const nativeUsable = native.binding !== undefined && caps !== undefined && nativeSkipReason(process.platform) === undefined
 
 /** What this process can do, and why not where it cannot. */
 export interface Capabilities {
@@ -57,8 +57,9 @@ export interface Capabilities {
 }
 
 function unavailableReason(): string | undefined {
-  if (native.error) return `native binding failed to load: ${native.error.message}`
-  if (!hasDescriptors) return `Node exposes no socket descriptors on ${process.platform}`
+  const skip = nativeSkipReason(process.platform)
+  if (skip !== undefined) return skip
+  if (native.error) return `binding not loaded: ${native.error.message}`
   return undefined
 }
 
@@ -71,10 +72,11 @@ export function capabilities(): Capabilities {
     binding: native.file,
     platform: process.platform,
     userTimeout: usable && caps.userTimeout,
-    // Without the binding, Node's own setKeepAlive still sets the idle time.
+    // Without the binding, Node's own setKeepAlive still sets the idle time,
+    // and on newer Node interval and count too (see fallback()).
     keepAliveIdle: usable ? caps.keepAliveIdle : true,
-    keepAliveInterval: usable && caps.keepAliveInterval,
-    keepAliveCount: usable && caps.keepAliveCount,
+    keepAliveInterval: usable ? caps.keepAliveInterval : nodeSetsKeepAliveIntervalAndCount,
+    keepAliveCount: usable ? caps.keepAliveCount : nodeSetsKeepAliveIntervalAndCount,
     tcpInfo: usable && caps.tcpInfo,
     userTimeoutOption: usable && caps.userTimeout ? caps.userTimeoutOption : undefined,
   }
@@ -297,9 +299,7 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
  * honours interval and count here; older versions ignore the extra arguments.
  */
 function fallback(socket: GuardedSocket, state: SocketState): void {
-  const reason = unavailableReason() ?? 'the socket has no file descriptor'
-  warnOnce(`stallguard: ${reason}; falling back to Node's setKeepAlive ` +
-    '(keepalive idle only, no TCP_USER_TIMEOUT). Application deadlines still apply.')
+  warnOnce(degradedWarning(unavailableReason() ?? 'the socket has no file descriptor', process.platform))
   const t = state.timeouts
   if (!t.keepAlive) return
   ;(state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(
