@@ -40,6 +40,6 @@ export function degradedWarning(reason: string, platform: NodeJS.Platform): stri
 }
 
 /** Loader errors span lines (node-gyp-build adds "loaded from: …"); a warning is one. */
-function oneLine(text: string): string {
+export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim()
 }

@@ -3,7 +3,7 @@
 import net from 'node:net'
 import { KernelTimeoutError, StallGuardError } from '../errors'
 import { native, type NativeTcpInfo } from './native'
-import { degradedWarning, nativeSkipReason, nodeSetsKeepAliveIntervalAndCount } from './degraded'
+import { degradedWarning, nativeSkipReason, nodeSetsKeepAliveIntervalAndCount, oneLine } from './degraded'
 import {
   resolveTcpTimeouts,
   type ResolvedTcpTimeouts,
@@ -59,7 +59,7 @@ export interface Capabilities {
 function unavailableReason(): string | undefined {
   const skip = nativeSkipReason(process.platform)
   if (skip !== undefined) return skip
-  if (native.error) return `binding not loaded: ${native.error.message}`
+  if (native.error) return `binding not loaded: ${oneLine(native.error.message)}`
   return undefined
 }
 
