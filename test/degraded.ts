@@ -134,6 +134,15 @@ t.test('no binding: Node keepalive, capabilities as the kernel sees them, one on
   t.equal(caps.keepAliveInterval, kernel.keepAliveInterval === ASKED.keepAliveInterval)
   t.equal(caps.keepAliveCount, kernel.keepAliveCount === ASKED.keepAliveCount)
 
+  // node:http's pool calls setKeepAlive(true, keepAliveMsecs) whenever a socket
+  // comes back; on Node >= 24.21 that alone would put libuv's 1 s / 10 back.
+  first.setKeepAlive(true, 5000)
+  t.same(held(first), kernel, 'a later setKeepAlive(true, ms) leaves our values in force')
+  first.setKeepAlive(false)
+  t.equal(held(first).keepAlive, false, 'setKeepAlive(false) is respected')
+  first.setKeepAlive(true, 5000)
+  t.same(held(first), kernel, 'turned back on: our values again, not the caller-supplied idle alone')
+
   t.throws(() => api.readSocketTimeouts(first), { code: 'ERR_STALLGUARD_UNSUPPORTED', message: /No native build/ })
   t.equal(api.tcpInfo(first), undefined)
   t.equal(first.destroyed, false, 'the socket keeps working')

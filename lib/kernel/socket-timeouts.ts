@@ -27,6 +27,8 @@ interface SocketState {
   tcpAttempted: boolean
   /** Node's own setKeepAlive, used by the fallback and by our re-apply wrapper. */
   nodeSetKeepAlive: net.Socket['setKeepAlive']
+  /** No native layer: our keepalive values went in through Node's setKeepAlive (see fallback()). */
+  viaNode: boolean
 }
 
 type GuardedSocket = net.Socket & {
@@ -180,6 +182,7 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
     waiting: false,
     tcpAttempted: false,
     nodeSetKeepAlive: socket.setKeepAlive,
+    viaNode: false,
   }
   socket[kState] = state
 
@@ -206,6 +209,8 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
           this.destroy(err as Error)
         }
       }
+    } else if (state.viaNode && state.timeouts.keepAlive && !this.connecting) {
+      keepAliveThroughNode(this, state)
     }
     return result
   }
@@ -300,10 +305,21 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
  */
 function fallback(socket: GuardedSocket, state: SocketState): void {
   warnOnce(degradedWarning(unavailableReason() ?? 'the socket has no file descriptor', process.platform))
+  state.viaNode = true
+  if (state.timeouts.keepAlive) keepAliveThroughNode(socket, state)
+}
+
+/**
+ * Our keepalive values through Node's setKeepAlive. Held in force like the
+ * native ones: a later setKeepAlive(true, ms) (node:http's pool) is answered
+ * without a call while they stand, because on Node >= 24.21 passing the idle
+ * time alone puts libuv's interval and count back.
+ */
+function keepAliveThroughNode(socket: GuardedSocket, state: SocketState): void {
   const t = state.timeouts
-  if (!t.keepAlive) return
   ;(state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(
     socket, true, t.keepAliveIdleSeconds * 1000, t.keepAliveIntervalSeconds * 1000, t.keepAliveCount)
+  state.keepAliveOurs = true
 }
 
 /** Kernel timeouts as the kernel holds them, in milliseconds (0 = system default user timeout). */
