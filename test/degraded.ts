@@ -10,6 +10,7 @@ import t, { type Test } from 'tap'
 import type * as SocketTimeouts from '../lib/kernel/socket-timeouts'
 import type * as Native from '../lib/kernel/native'
 import { native as realNative } from '../lib/kernel/native'
+import { degradedWarning } from '../lib/kernel/degraded'
 
 const ASKED = { userTimeout: 2500, keepAliveIdle: 1500, keepAliveInterval: 2000, keepAliveCount: 3 }
 /** What libuv writes when Node passes only the idle time. */
@@ -181,4 +182,12 @@ t.test('Windows: no binding is even looked for; the warning names the reason and
   t.throws(() => api.readSocketTimeouts(socket), { code: 'ERR_STALLGUARD_UNSUPPORTED', message: /win32/ })
   // Node's setKeepAlive really ran (here on Linux, the same call Windows gets).
   t.equal(held(socket).keepAliveIdle, 2000)
+})
+
+t.test('the remedy fits the cause', async (t) => {
+  t.match(degradedWarning('binding not loaded: x', 'linux'), /Fix: install a C\+\+ toolchain .* `npm rebuild stallguard`/)
+  t.match(degradedWarning('binding not loaded: x', 'darwin'), /Fix: install a C\+\+ toolchain/)
+  t.match(degradedWarning('Node exposes no socket descriptors on win32', 'win32'), /Fix: set per-request deadlines; the kernel layer needs Linux, macOS or FreeBSD\.$/)
+  // The binding works; one socket just has no descriptor: a toolchain would not help.
+  t.match(degradedWarning('a socket has no file descriptor', 'linux', true), /\(a socket has no file descriptor\).*Fix: set per-request deadlines\.$/)
 })

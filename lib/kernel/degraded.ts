@@ -24,13 +24,17 @@ export const PREBUILT_PLATFORMS = 'linux-x64 or linux-arm64 with glibc'
 
 /**
  * One line: what is missing, what Node still sets on this version, what
- * nothing sets, and how to get the kernel layer back.
+ * nothing sets, and how to get the kernel layer back. `bindingLoaded`: the
+ * binding is fine and only this socket has no descriptor, so no toolchain
+ * would help.
  */
-export function degradedWarning(reason: string, platform: NodeJS.Platform): string {
+export function degradedWarning(reason: string, platform: NodeJS.Platform, bindingLoaded = false): string {
   const keepalive = nodeSetsKeepAliveIntervalAndCount
     ? "Node's setKeepAlive still sets keepalive idle, interval and count"
     : "Node's setKeepAlive sets keepalive idle only (interval and count stay 1 s / 10; Node >= 24.21 or 26.4 sets them too)"
-  const remedy = platform === 'win32'
+  const remedy = bindingLoaded
+    ? 'set per-request deadlines'
+    : platform === 'win32'
     ? 'set per-request deadlines; the kernel layer needs Linux, macOS or FreeBSD'
     : 'install a C++ toolchain (python3, make, g++) and run `npm rebuild stallguard`, ' +
       `or run on a platform with a prebuild (${PREBUILT_PLATFORMS})`

@@ -304,7 +304,10 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
  * honours interval and count here; older versions ignore the extra arguments.
  */
 function fallback(socket: GuardedSocket, state: SocketState): void {
-  warnOnce(degradedWarning(unavailableReason() ?? 'the socket has no file descriptor', process.platform))
+  const reason = unavailableReason()
+  warnOnce(reason === undefined
+    ? degradedWarning('a socket has no file descriptor', process.platform, true)
+    : degradedWarning(reason, process.platform))
   state.viaNode = true
   if (state.timeouts.keepAlive) keepAliveThroughNode(socket, state)
 }
