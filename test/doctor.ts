@@ -75,11 +75,11 @@ t.test('degraded: without the native layer the doctor says why and exits non-zer
     t.equal(run.status, 1, `${args.join(' ')}: exit 1`)
     if (args.includes('--json')) {
       const r = JSON.parse(run.stdout) as DoctorReport
-      t.match(r.native, { loaded: false, file: null, reason: /native binding failed to load/ })
+      t.match(r.native, { loaded: false, file: null, reason: /No native build was found/ })
       t.equal(r.config.via, 'fallback')
       t.equal(r.worstCase.with.zeroWindow, null, 'no user timeout: a peer that stops reading is never aborted')
     } else {
-      t.match(run.stdout, /native layer\s+UNAVAILABLE: native binding failed to load/)
+      t.match(run.stdout, /native layer\s+UNAVAILABLE: binding not loaded: No native build was found/)
     }
   }
 })

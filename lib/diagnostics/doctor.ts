@@ -8,6 +8,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { ENV_PREFIX, ENV_VARS } from '../global/env-vars'
 import { effectiveOptions } from '../global/install'
+import { nodeSetsKeepAliveIntervalAndCount, oneLine as flatten } from '../kernel/degraded'
 import { capabilities, type Capabilities } from '../kernel/socket-timeouts'
 import { describeTcpTimeouts, resolveTcpTimeouts } from '../kernel/tcp-options'
 import {
@@ -81,12 +82,6 @@ function readSysctls(): { values: TcpSysctls; source: 'proc' | 'kernel defaults'
   }
 }
 
-/** Node >= 24.21 / 26.4 passes keepalive interval and count to the kernel; older Node leaves libuv's 1 s and 10. */
-function nodeSetsIntervalAndCount(version = process.versions.node): boolean {
-  const [major = 0, minor = 0] = version.split('.').map(Number)
-  return major > 26 || (major === 26 && minor >= 4) || (major === 24 && minor >= 21)
-}
-
 export function doctorReport(env: Record<string, string | undefined> = process.env): DoctorReport {
   const caps = capabilities()
   const release = os.release()
@@ -117,7 +112,7 @@ export function doctorReport(env: Record<string, string | undefined> = process.e
     idle: sysctl.tcp_keepalive_time, interval: sysctl.tcp_keepalive_intvl, count: sysctl.tcp_keepalive_probes,
   }
   if (resolved?.keepAlive) {
-    const fallbackKeepsLibuv = via === 'fallback' && !nodeSetsIntervalAndCount()
+    const fallbackKeepsLibuv = via === 'fallback' && !nodeSetsKeepAliveIntervalAndCount
     keepAlive = {
       idle: resolved.keepAliveIdleSeconds || sysctl.tcp_keepalive_time,
       interval: fallbackKeepsLibuv ? 1 : resolved.keepAliveIntervalSeconds || sysctl.tcp_keepalive_intvl,
@@ -189,8 +184,7 @@ function secondsText(value: number | null): string {
 }
 
 const yes = (b: boolean): string => (b ? 'yes' : 'no')
-/** Loader messages span lines (node-gyp-build adds where it looked). */
-const oneLine = (text: string | undefined): string => (text ?? 'unknown reason').replace(/\s*\n\s*/g, '; ')
+const oneLine = (text: string | undefined): string => flatten(text ?? 'unknown reason')
 
 export function formatDoctorReport(r: DoctorReport): string {
   const c = r.capabilities

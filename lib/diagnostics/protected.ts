@@ -2,6 +2,7 @@
 // `stallguard:socket:protected` and a NODE_DEBUG line. Free when nobody
 // listens: the payload is built only for subscribers.
 import type net from 'node:net'
+import { nodeSetsKeepAliveIntervalAndCount } from '../kernel/degraded'
 import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 import { describeTcpTimeouts } from '../kernel/tcp-options'
 import { channels, type AppliedTimeouts, type SocketProtectedMessage } from './channels'
@@ -10,15 +11,16 @@ import { formatEndpoint } from './endpoint'
 
 /**
  * The resolved (kernel-unit) timeouts in the milliseconds the payload
- * promises. The fallback has no user timeout (and Node before 24.21 / 26.4
- * ignores interval and count: the kernel then holds 1 s and 10).
+ * promises: what the kernel holds now. The fallback has no user timeout, and
+ * Node before 24.21 / 26.4 leaves libuv's interval 1 s and count 10.
  */
 export function appliedTimeouts(t: ResolvedTcpTimeouts, via: SocketProtectedMessage['via']): AppliedTimeouts {
+  const libuvKeepAlive = via === 'fallback' && !nodeSetsKeepAliveIntervalAndCount
   return {
     userTimeout: via === 'native' ? t.userTimeoutMs : 0,
     keepAliveIdle: t.keepAliveIdleSeconds * 1000,
-    keepAliveInterval: t.keepAliveIntervalSeconds * 1000,
-    keepAliveCount: t.keepAliveCount,
+    keepAliveInterval: libuvKeepAlive ? 1000 : t.keepAliveIntervalSeconds * 1000,
+    keepAliveCount: libuvKeepAlive ? 10 : t.keepAliveCount,
   }
 }
 
