@@ -9,6 +9,7 @@ import net from 'node:net'
 import os from 'node:os'
 import t, { type Test } from 'tap'
 import type { SocketProtectedMessage } from '../lib/diagnostics/channels'
+import { requestLine } from '../lib/diagnostics/debug'
 import { formatBytes, summarizeTcpInfo, stallKind } from '../lib/diagnostics/tcp-info-summary'
 import { KernelTimeoutError } from '../lib/errors'
 import type { NativeTcpInfo } from '../lib/kernel/native'
@@ -86,6 +87,13 @@ t.test('NODE_DEBUG=stallguard: the helper other layers call prints one line per 
   const off = spawnSync(process.execPath, [...process.execArgv, '-e', script], { env: env(undefined), encoding: 'utf8' })
   t.equal(off.stdout, 'false', 'disabled')
   t.equal(off.stderr, '', 'silent')
+})
+
+t.test('requestLine: how debug lines name a request, never with its query or userinfo', async (t) => {
+  t.equal(requestLine('PUT', 'https://AKIA:secret@bucket.s3.example.com:443', '/key?X-Amz-Signature=abc&X-Amz-Credential=def'),
+    'PUT https://bucket.s3.example.com/key?…')
+  t.equal(requestLine('GET', new URL('http://127.0.0.1:8080'), '/a/b#frag'), 'GET http://127.0.0.1:8080/a/b')
+  t.equal(requestLine(undefined, 'http://h', undefined), 'GET http://h')
 })
 
 const base: NativeTcpInfo = {

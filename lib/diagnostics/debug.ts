@@ -6,6 +6,7 @@
 // Lines name peers (address:port) and requests only through redact.ts:
 // never a query string, never URL userinfo.
 import { debuglog } from 'node:util'
+import { redactOrigin, redactPath } from './redact'
 
 // `enabled` is a getter: NODE_DEBUG is read on first use, not at import.
 const log = debuglog('stallguard')
@@ -21,4 +22,9 @@ export function debugEnabled(): boolean {
  */
 export function debug(event: string, line: string): void {
   if (log.enabled) log('%s %s', event, line)
+}
+
+/** `GET https://host:443/key?…`: how every debug line names a request (redacted). */
+export function requestLine(method: unknown, origin: unknown, path: unknown): string {
+  return `${typeof method === 'string' ? method : 'GET'} ${redactOrigin(origin)}${redactPath(path)}`
 }
