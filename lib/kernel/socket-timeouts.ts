@@ -231,11 +231,20 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
       err !== undefined && err !== null && state.applied &&
       (err as NodeJS.ErrnoException).code === 'ETIMEDOUT' && !(err instanceof StallGuardError)
     ) {
-      err = nameKernelTimeout(this, err, state.timeouts, state, tcpInfo(this))
+      err = nameKernelTimeout(this, err, state.timeouts, state, snapshot(this))
     }
     return (nodeDestroy as (...args: unknown[]) => net.Socket).call(this, err, ...rest)
   } as net.Socket['destroy']
   return state
+}
+
+/** TCP_INFO for an error report: a failed read leaves the report without it, never fails the destroy. */
+function snapshot(socket: GuardedSocket): TcpInfo | undefined {
+  try {
+    return tcpInfo(socket)
+  } catch {
+    return undefined
+  }
 }
 
 /** Negative = leave alone (the binding's convention); 0 in our model means the same. */
