@@ -18,8 +18,19 @@ export interface AppliedTimeouts {
   keepAliveCount: number
 }
 
+/**
+ * Payloads that carry the live socket carry it as a non-enumerable property:
+ * a subscriber reads `message.socket` as usual, but `util.inspect(message)`
+ * or `JSON.stringify(message)` in a logger never walks into it (a node:http
+ * socket holds its request, whose path has the query string).
+ */
+export function withSocket<T extends object>(payload: T, socket: net.Socket): T & { socket: net.Socket } {
+  return Object.defineProperty(payload, 'socket', { value: socket, enumerable: false }) as T & { socket: net.Socket }
+}
+
 /** `stallguard:socket:protected`: a socket got its kernel timeouts. */
 export interface SocketProtectedMessage {
+  /** Not enumerable (see withSocket). */
   socket: net.Socket
   timeouts: AppliedTimeouts
   /** 'native': every option written by the addon; 'fallback': what Node's setKeepAlive could set. */
@@ -29,6 +40,7 @@ export interface SocketProtectedMessage {
 /** `stallguard:kernel-timeout`: the kernel gave up on a connection. */
 export interface KernelTimeoutMessage {
   error: KernelTimeoutError
+  /** Not enumerable (see withSocket). */
   socket: net.Socket
   /** TCP_INFO read when the kernel gave up; undefined where the platform has none. */
   tcpInfo: TcpInfo | undefined

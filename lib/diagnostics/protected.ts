@@ -5,7 +5,7 @@ import type net from 'node:net'
 import { nodeSetsKeepAliveIntervalAndCount } from '../kernel/degraded'
 import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 import { describeTcpTimeouts } from '../kernel/tcp-options'
-import { channels, type AppliedTimeouts, type SocketProtectedMessage } from './channels'
+import { channels, withSocket, type AppliedTimeouts, type SocketProtectedMessage } from './channels'
 import { debug, debugEnabled } from './debug'
 import { formatEndpoint } from './endpoint'
 
@@ -32,7 +32,7 @@ export function announceProtected(
   peerPort: number | undefined,
 ): void {
   if (channels.socketProtected.hasSubscribers) {
-    const message: SocketProtectedMessage = { socket, timeouts: appliedTimeouts(timeouts, via), via }
+    const message: SocketProtectedMessage = withSocket({ timeouts: appliedTimeouts(timeouts, via), via }, socket)
     channels.socketProtected.publish(message)
   }
   if (debugEnabled()) {

@@ -4,7 +4,7 @@
 // wrapper, where the descriptor is still open: TCP_INFO is read there or
 // never (the counters die with the descriptor).
 import type net from 'node:net'
-import { channels, type KernelTimeoutMessage } from '../diagnostics/channels'
+import { channels, withSocket, type KernelTimeoutMessage } from '../diagnostics/channels'
 import { debug, debugEnabled } from '../diagnostics/debug'
 import { KernelTimeoutError } from '../errors'
 import type { NativeTcpInfo } from './native'
@@ -36,7 +36,7 @@ export function nameKernelTimeout(
   const port = remembered.peerPort ?? cause.port ?? socket.remotePort
   const error = new KernelTimeoutError(cause, timeouts, { address, port }, info)
   if (channels.kernelTimeout.hasSubscribers) {
-    const message: KernelTimeoutMessage = { error, socket, tcpInfo: info }
+    const message: KernelTimeoutMessage = withSocket({ error, tcpInfo: info }, socket)
     channels.kernelTimeout.publish(message)
   }
   if (debugEnabled()) debug('kernel-timeout', error.message)

@@ -18,7 +18,7 @@ function runChild(debug: boolean): { report: ChildReport; stderr: string; status
   if (debug) env.NODE_DEBUG = 'stallguard'
   else delete env.NODE_DEBUG
   const run = spawnSync(process.execPath, [...process.execArgv, CHILD], { env, encoding: 'utf8', timeout: 60_000 })
-  let report: ChildReport = { doors: [], protectedMessages: [], kernelTimeoutMessages: [] }
+  let report = { doors: [], protectedMessages: [], kernelTimeoutMessages: [], socketsHanded: false, protectedFields: [], kernelTimeoutInfo: [] } as ChildReport
   try {
     report = JSON.parse(run.stdout) as ChildReport
   } catch {
@@ -43,19 +43,23 @@ if (enterNetns(t, __filename)) {
       t.match(door.shown, /tcpInfo: \{/, `${what}: the error carries tcpInfo`)
     }
 
-    t.ok(report.protectedMessages.length >= 4, `stallguard:socket:protected fired for every connection (${report.protectedMessages.length})`)
-    for (const raw of report.protectedMessages) {
-      t.match(JSON.parse(raw), {
-        socket: { socket: /^127\.0\.0\.1:\d+$/ },
+    t.ok(report.socketsHanded, 'every message hands subscribers the live socket')
+    t.ok(report.protectedFields.length >= 4, `stallguard:socket:protected fired for every connection (${report.protectedFields.length})`)
+    for (const fields of report.protectedFields) {
+      t.match(fields, {
+        remote: /^127\.0\.0\.1:\d+$/,
         timeouts: { userTimeout: 2000, keepAliveIdle: 1000, keepAliveInterval: 1000, keepAliveCount: 1 },
         via: 'native',
       }, 'protected: the socket, the timeouts applied (ms), via native')
     }
-    t.equal(report.kernelTimeoutMessages.length, 4, 'stallguard:kernel-timeout fired once per kernel abort')
-    for (const raw of report.kernelTimeoutMessages) {
-      const message = JSON.parse(raw) as { error: { inspected: string }; tcpInfo: { totalRetrans: number } }
-      t.match(message.error.inspected, /^KernelTimeoutError: read ETIMEDOUT/, 'kernel-timeout: the error')
-      t.ok(message.tcpInfo.totalRetrans > 0, `kernel-timeout: the tcpInfo snapshot (${message.tcpInfo.totalRetrans} retransmissions)`)
+    t.equal(report.kernelTimeoutInfo.length, 4, 'stallguard:kernel-timeout fired once per kernel abort')
+    for (const info of report.kernelTimeoutInfo) {
+      t.ok(info.totalRetrans > 0, `kernel-timeout: the tcpInfo snapshot (${info.totalRetrans} retransmissions)`)
+      t.ok(info.sameAsError, 'kernel-timeout: the same snapshot as error.tcpInfo')
+    }
+    for (const printed of report.kernelTimeoutMessages) {
+      t.match(printed, /error: KernelTimeoutError: read ETIMEDOUT: the kernel aborted the connection to 127\.0\.0\.1:\d+/,
+        'kernel-timeout, printed by a logger: the error')
     }
 
     const lines = stderr.split('\n').filter((l) => /^STALLGUARD \d+:/.test(l))
