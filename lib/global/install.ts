@@ -10,7 +10,9 @@ import { getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undic
 import { StallGuardAgent, type StallGuardAgentOptions } from '../undici/agent'
 import { optionsFromEnv } from './env'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
-import type { TcpTimeouts } from '../kernel/tcp-options'
+import { resolveTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
+import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
+import { protectUndiciConnections } from './undici-connections'
 import { invalidType } from '../validate'
 
 export interface InstallOptions {
@@ -106,14 +108,27 @@ function replaceActive(): void {
   holder[kActive]?.().catch(() => {})
 }
 
+/** A replacement for one global client, or the reason it was kept. */
+type Plan<T> = { replace: T } | { keep: string }
+
+function describeKept(what: string, value: unknown): string {
+  const name = (value as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof value
+  return `${what} is a ${name}`
+}
+
 /**
- * Protect the process's default HTTP clients: undici's global dispatcher
- * becomes a {@link StallGuardAgent}; `http.globalAgent` and
- * `https.globalAgent` become {@link StallGuardHttpAgent} /
- * {@link StallGuardHttpsAgent} with Node's global-agent settings
- * (keep-alive, LIFO, 5 s idle-socket timeout). Options not given are read
- * from `STALLGUARD_*` env vars; a bad value throws before anything changes.
- * A later install() replaces this one.
+ * Protect the process's HTTP clients without changing where their requests
+ * go. undici's default global dispatcher becomes a {@link StallGuardAgent};
+ * Node's plain `http.globalAgent` / `https.globalAgent` become
+ * {@link StallGuardHttpAgent} / {@link StallGuardHttpsAgent} with the
+ * replaced agent's options (Node's global-agent settings, Node 24's
+ * `proxyEnv`, TLS options set on it). A global dispatcher or agent the
+ * application or Node configured (a ProxyAgent, an EnvHttpProxyAgent from
+ * NODE_USE_ENV_PROXY, a proxy agent from a package) is kept: undici
+ * dispatchers get the kernel timeouts on their connections (the proxy
+ * connection included), see undici-connections.ts. Options not given are
+ * read from `STALLGUARD_*` env vars; a bad value throws before anything
+ * changes. A later install() replaces this one.
  */
 export function install(options?: InstallOptions): Uninstall {
   const merged = effectiveOptions(options)
@@ -124,42 +139,88 @@ export function install(options?: InstallOptions): Uninstall {
     return async () => {}
   }
 
-  // Build (and so validate) everything before a single global changes.
+  // Validate everything before a single global changes: the undici agent
+  // checks every option (it is closed again if a kept dispatcher makes it
+  // unnecessary); the node:http agents take only tcp and deadline.
+  const timeouts = tcp === false ? undefined : resolveTcpTimeouts(tcp, 'tcp')
   const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout })
-  const dispatcher = new StallGuardAgent(agentOptions)
+  const candidate = new StallGuardAgent(agentOptions)
   const nodeDefaults = { keepAlive: true, scheduling: 'lifo' as const, timeout: 5000 }
-  const httpAgent = new StallGuardHttpAgent({ ...nodeDefaults, ...defined({ tcp, deadline }) })
-  const httpsAgent = new StallGuardHttpsAgent({ ...nodeDefaults, ...defined({ tcp, deadline }) })
 
+  // What is in place once an earlier install is undone decides what we replace.
   replaceActive()
-
   const previous = {
     dispatcher: getGlobalDispatcher() as Dispatcher,
     http: http.globalAgent,
     https: https.globalAgent,
   }
-  setGlobalDispatcher(dispatcher)
-  http.globalAgent = httpAgent
-  https.globalAgent = httpsAgent
+  const ours = defined({ tcp, deadline })
+  const plan = {
+    dispatcher: isDefaultDispatcher(previous.dispatcher)
+      ? { replace: candidate }
+      : { keep: describeKept('the global dispatcher', previous.dispatcher) },
+    http: isNodeAgent(previous.http, 'http')
+      ? { replace: new StallGuardHttpAgent({ ...nodeDefaults, ...inheritedOptions(previous.http), ...ours }) }
+      : { keep: describeKept('http.globalAgent', previous.http) },
+    https: isNodeAgent(previous.https, 'https')
+      ? { replace: new StallGuardHttpsAgent({ ...nodeDefaults, ...inheritedOptions(previous.https), ...ours }) }
+      : { keep: describeKept('https.globalAgent', previous.https) },
+  } satisfies Record<string, Plan<object>>
+
+  const dispatcher = 'replace' in plan.dispatcher ? plan.dispatcher.replace : undefined
+  // Never used, never connected: nothing to wait for.
+  if (!dispatcher) candidate.destroy().catch(() => {})
+  const httpAgent = 'replace' in plan.http ? plan.http.replace : undefined
+  const httpsAgent = 'replace' in plan.https ? plan.https.replace : undefined
+  if (dispatcher) setGlobalDispatcher(dispatcher)
+  if (httpAgent) http.globalAgent = httpAgent
+  if (httpsAgent) https.globalAgent = httpsAgent
   // `import { globalAgent } from 'node:https'` sees the new agents too.
   syncBuiltinESMExports()
+  // A kept undici dispatcher (a proxy, say) keeps routing; its connections get the kernel timeouts.
+  const stopProtecting = !dispatcher && timeouts ? protectUndiciConnections(timeouts) : undefined
+  warnKept(plan, merged)
 
   let closing: Promise<void> | undefined
   const uninstall: Uninstall = () => {
     if (closing) return closing
     if (holder[kActive] === uninstall) delete holder[kActive]
+    stopProtecting?.()
     // Put back only what is still ours: whatever the application set after
     // install() (its own agent, a proxy dispatcher) stays.
-    if (getGlobalDispatcher() === dispatcher) setGlobalDispatcher(previous.dispatcher)
-    if (http.globalAgent === httpAgent) http.globalAgent = previous.http
-    if (https.globalAgent === httpsAgent) https.globalAgent = previous.https
+    if (dispatcher && getGlobalDispatcher() === dispatcher) setGlobalDispatcher(previous.dispatcher)
+    if (httpAgent && http.globalAgent === httpAgent) http.globalAgent = previous.http
+    if (httpsAgent && https.globalAgent === httpsAgent) https.globalAgent = previous.https
     syncBuiltinESMExports()
-    retire(httpAgent)
-    retire(httpsAgent)
+    if (httpAgent) retire(httpAgent)
+    if (httpsAgent) retire(httpsAgent)
     // undici's close() lets requests in flight finish.
-    closing = dispatcher.close()
+    closing = dispatcher ? dispatcher.close() : Promise.resolve()
     return closing
   }
   holder[kActive] = uninstall
   return uninstall
+}
+
+/**
+ * Say what install() left in place and what that means, once per install:
+ * a kept node:http agent gets no kernel timeouts (nothing reaches its
+ * sockets without patching it), and a kept undici dispatcher gets the kernel
+ * layer but not the deadline or retry (those live in StallGuardAgent).
+ */
+function warnKept(plan: Record<string, Plan<object>>, options: Omit<InstallOptions, 'env'>): void {
+  const notes: string[] = []
+  for (const [key, entry] of Object.entries(plan)) {
+    if (!('keep' in entry)) continue
+    if (key === 'dispatcher') {
+      if ((options.deadline ?? 0) > 0 || (options.retry !== undefined && options.retry !== false && options.retry !== 0)) {
+        notes.push(`${entry.keep} (kept: kernel timeouts on its connections; deadline and retry do not apply to it)`)
+      }
+    } else {
+      notes.push(`${entry.keep} (kept unprotected: pass stallguard's agent options to it instead)`)
+    }
+  }
+  if (notes.length === 0) return
+  process.emitWarning(`stallguard: install() kept what the application configured, so its requests go where they went: ${notes.join('; ')}`,
+    { type: 'StallGuardWarning', code: 'STALLGUARD_KEPT_CLIENT' })
 }

@@ -8,7 +8,7 @@ import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { resolveDeadline } from '../deadline'
 import { armRequestDeadline, forwardSocketErrors } from './request-guard'
-import { applyResolvedTimeouts } from '../kernel/socket-timeouts'
+import { applyResolvedTimeouts, capabilities } from '../kernel/socket-timeouts'
 import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
 import { invalidType } from '../validate'
 
@@ -27,8 +27,33 @@ export interface StallGuardAgentExtras {
   deadline?: number
 }
 
-export interface StallGuardHttpAgentOptions extends http.AgentOptions, StallGuardAgentExtras {}
-export interface StallGuardHttpsAgentOptions extends https.AgentOptions, StallGuardAgentExtras {}
+/** Node's own agent option, kept by our agents (not in every @types/node yet). */
+export interface NodeProxyEnvOption {
+  /**
+   * Node >= 24.5: route requests through the proxy that `HTTP_PROXY`,
+   * `HTTPS_PROXY` and `NO_PROXY` in this object name (e.g. `process.env`),
+   * as Node's global agents do under `NODE_USE_ENV_PROXY=1`. The socket to
+   * the proxy carries the kernel timeouts. Older Node versions ignore it.
+   */
+  proxyEnv?: NodeJS.ProcessEnv | Record<string, string | undefined> | undefined
+}
+
+export interface StallGuardHttpAgentOptions extends http.AgentOptions, StallGuardAgentExtras, NodeProxyEnvOption {}
+export interface StallGuardHttpsAgentOptions extends https.AgentOptions, StallGuardAgentExtras, NodeProxyEnvOption {}
+
+declare module 'http' {
+  interface RequestOptions {
+    /**
+     * stallguard: total budget for this request in ms (0 = none), from
+     * `http.request()` to the end of the response body. Read by
+     * StallGuardHttpAgent/StallGuardHttpsAgent (also as the global agents
+     * after install()); other agents ignore it. https.RequestOptions extends
+     * this interface, so `https.request(url, { agent, deadline })` and
+     * `http.get(…)` typecheck too.
+     */
+    deadline?: number | undefined
+  }
+}
 
 /** Request options with the per-request `deadline` (ms, 0 = none) the agents read. */
 export interface StallGuardRequestOptions extends https.RequestOptions {
@@ -38,6 +63,8 @@ export interface StallGuardRequestOptions extends https.RequestOptions {
 interface Guard {
   tcp: ResolvedTcpTimeouts | undefined
   deadline: number
+  /** Our kernel layer writes keepalive itself: Node's connect-time keepalive would only be overwritten. */
+  ownsKeepAlive: boolean
 }
 
 type ConnectionCallback = (err: Error | null, stream: Duplex) => void
@@ -63,7 +90,47 @@ function configure<T extends http.AgentOptions>(
   if (rest.keepAliveMsecs === undefined && resolved && resolved.keepAliveIdleSeconds > 0) {
     agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
   }
-  return { guard: { tcp: resolved, deadline: resolveDeadline(deadline, 'deadline') }, agentOptions }
+  const ownsKeepAlive = resolved !== undefined && resolved.keepAlive && capabilities().native
+  return { guard: { tcp: resolved, deadline: resolveDeadline(deadline, 'deadline'), ownsKeepAlive }, agentOptions }
+}
+
+/**
+ * Node's http.Agent passes `keepAlive`/`keepAliveInitialDelay` to every new
+ * socket, so Node writes SO_KEEPALIVE and the idle time (and libuv resets
+ * TCP_KEEPINTVL=1, TCP_KEEPCNT=10) when the connect completes — just before
+ * we write all of ours. Where our kernel layer writes keepalive itself, the
+ * socket is created without Node's.
+ */
+function connectOptions<T extends http.ClientRequestArgs>(guard: Guard, options: T): T {
+  if (!guard.ownsKeepAlive) return options
+  const { keepAlive: _keepAlive, keepAliveInitialDelay: _delay, ...rest } = options as T & {
+    keepAlive?: boolean
+    keepAliveInitialDelay?: number
+  }
+  return rest as T
+}
+
+/**
+ * Sockets whose kernel keepalive was put back after their first return to
+ * the pool. Node's keepSocketAlive calls `socket.setKeepAlive(true,
+ * keepAliveMsecs)` on every return, but Node's socket skips a call that
+ * repeats its last one: only the first return reaches the kernel (libuv then
+ * resets interval and count), so only then are ours written again.
+ */
+const keepAliveRestored = new WeakSet<Duplex>()
+
+function keepGuarded(guard: Guard, socket: Duplex, nodeKeep: (socket: Duplex) => boolean): boolean {
+  const keep = nodeKeep(socket)
+  if (!keep || guard.tcp === undefined || keepAliveRestored.has(socket) || !(socket instanceof net.Socket)) return keep
+  keepAliveRestored.add(socket)
+  try {
+    // A fresh copy: applyResolvedTimeouts treats the same object as "already in force".
+    applyResolvedTimeouts(socket, { ...guard.tcp })
+  } catch (err) {
+    socket.destroy(err as Error)
+    return false
+  }
+  return keep
 }
 
 /** Put the kernel options on a new socket; on failure destroy it and return why. */
@@ -150,7 +217,12 @@ export class StallGuardHttpAgent extends http.Agent {
   }
 
   override createConnection(options: http.ClientRequestArgs, cb?: ConnectionCallback): Duplex | null | undefined {
-    return createGuarded(this.#guard, options, cb, (o, c) => super.createConnection(o, c))
+    return createGuarded(this.#guard, connectOptions(this.#guard, options), cb, (o, c) => super.createConnection(o, c))
+  }
+
+  /** Node's documented pool hook: a socket goes back to the pool (true) or is destroyed (false). */
+  override keepSocketAlive(socket: Duplex): boolean {
+    return keepGuarded(this.#guard, socket, (s) => super.keepSocketAlive(s) as unknown as boolean)
   }
 
   /** Node's pool entry point for every request (not in @types/node). */
@@ -170,7 +242,11 @@ export class StallGuardHttpsAgent extends https.Agent {
   }
 
   override createConnection(options: https.RequestOptions, cb?: ConnectionCallback): Duplex | null | undefined {
-    return createGuarded(this.#guard, options, cb, (o, c) => super.createConnection(o, c))
+    return createGuarded(this.#guard, connectOptions(this.#guard, options), cb, (o, c) => super.createConnection(o, c))
+  }
+
+  override keepSocketAlive(socket: Duplex): boolean {
+    return keepGuarded(this.#guard, socket, (s) => super.keepSocketAlive(s) as unknown as boolean)
   }
 
   addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {

@@ -1,0 +1,64 @@
+// Kernel timeouts for the connections of an undici dispatcher that install()
+// keeps instead of replacing: a ProxyAgent or EnvHttpProxyAgent the
+// application set (or Node 24 set from NODE_USE_ENV_PROXY), or any other
+// dispatcher that is not undici's default Agent.
+//
+// Why diagnostics channels and not a rebuilt dispatcher: a ProxyAgent's
+// proxy URL, credentials, `proxyTls`/`requestTls`, headers and factories are
+// private to it, and Node's NODE_USE_ENV_PROXY agent belongs to Node's own
+// undici copy. Rebuilding "the same" dispatcher from what we can see would
+// risk exactly what must never happen: a request that skips the proxy or
+// the TLS settings the application chose. Keeping the dispatcher keeps its
+// routing by construction; undici's `undici:client:connected` channel then
+// hands us every socket any undici Client connects — the connection to the
+// proxy included — in every undici copy in the process, since channels are
+// global by name.
+//
+// What this costs, from undici's client.js: the channel fires once the
+// connector has called back, i.e. after the TCP connect and, for TLS, after
+// the handshake, and before the first request is written. So the SYN and
+// the TLS handshake are bounded by undici's connectTimeout (10 s by
+// default), not by TCP_USER_TIMEOUT; everything after — the CONNECT tunnel's
+// traffic, requests, responses, idle pooled connections — is covered. The
+// channel also sees connections of undici dispatchers the application built
+// itself; sockets a stallguard agent already protects keep their own values.
+import diagnostics from 'node:diagnostics_channel'
+import net from 'node:net'
+import { applyResolvedTimeouts, hasSocketTimeouts } from '../kernel/socket-timeouts'
+import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
+
+const connected = diagnostics.channel('undici:client:connected')
+
+interface ConnectedMessage {
+  socket?: unknown
+}
+
+/** A TLS socket over a tunnel shares its descriptor with the socket underneath. */
+function carrier(socket: net.Socket): net.Socket {
+  const parent = (socket as net.Socket & { _parent?: unknown })._parent
+  return parent instanceof net.Socket ? parent : socket
+}
+
+/**
+ * Put `timeouts` on every socket undici connects from now on, unless
+ * stallguard already protects it. Returns the function that stops it.
+ */
+export function protectUndiciConnections(timeouts: ResolvedTcpTimeouts): () => void {
+  const onConnected = (message: unknown): void => {
+    const socket = (message as ConnectedMessage | null)?.socket
+    if (!(socket instanceof net.Socket) || socket.destroyed) return
+    // The tunnel's TLS socket: its carrier (the proxy connection) got the
+    // options when the proxy client connected; writing them again would only
+    // repeat the same syscalls on the same descriptor.
+    if (hasSocketTimeouts(socket) || hasSocketTimeouts(carrier(socket))) return
+    try {
+      applyResolvedTimeouts(socket, timeouts)
+    } catch (err) {
+      // Same rule as the connectors: never leave a socket we failed to set up
+      // in use. undici sees the error on the socket and fails the request.
+      socket.destroy(err as Error)
+    }
+  }
+  connected.subscribe(onConnected)
+  return () => { connected.unsubscribe(onConnected) }
+}
