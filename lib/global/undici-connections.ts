@@ -33,12 +33,6 @@ interface ConnectedMessage {
   socket?: unknown
 }
 
-/** A TLS socket over a tunnel shares its descriptor with the socket underneath. */
-function carrier(socket: net.Socket): net.Socket {
-  const parent = (socket as net.Socket & { _parent?: unknown })._parent
-  return parent instanceof net.Socket ? parent : socket
-}
-
 /**
  * Put `timeouts` on every socket undici connects from now on, unless
  * stallguard already protects it. Returns the function that stops it.
@@ -47,10 +41,11 @@ export function protectUndiciConnections(timeouts: ResolvedTcpTimeouts): () => v
   const onConnected = (message: unknown): void => {
     const socket = (message as ConnectedMessage | null)?.socket
     if (!(socket instanceof net.Socket) || socket.destroyed) return
-    // The tunnel's TLS socket: its carrier (the proxy connection) got the
-    // options when the proxy client connected; writing them again would only
-    // repeat the same syscalls on the same descriptor.
-    if (hasSocketTimeouts(socket) || hasSocketTimeouts(carrier(socket))) return
+    // A TLS socket inside a CONNECT tunnel shares its descriptor with the
+    // proxy connection, which got the options already. It gets them again
+    // (the same values on the same descriptor) because a kernel abort
+    // surfaces on the TLS socket, and only a guarded socket names it.
+    if (hasSocketTimeouts(socket)) return
     try {
       applyResolvedTimeouts(socket, timeouts)
     } catch (err) {

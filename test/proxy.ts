@@ -1,0 +1,105 @@
+// install() and the stallguard/register preload keep requests on the proxy
+// the application (or Node) chose, and put the kernel timeouts on the
+// sockets to the proxy. Real forward proxy (CONNECT and absolute-form), real
+// servers, child processes (globals change).
+import t, { type Test } from 'tap'
+import { node24, runProxyApp, type AppReport, type KernelReading, type ProxyClient } from './fixtures/proxy-run'
+
+const TCP = { userTimeout: 4000, keepAliveIdle: 3000, keepAliveInterval: 2000, keepAliveCount: 3 }
+const EXPECTED: KernelReading = { keepAlive: true, keepAliveIdle: 3000, keepAliveInterval: 2000, keepAliveCount: 3, userTimeout: 4000 }
+const ENV = {
+  STALLGUARD_TCP_USER_TIMEOUT: '4s',
+  STALLGUARD_TCP_KEEPALIVE_IDLE: '3s',
+  STALLGUARD_TCP_KEEPALIVE_INTERVAL: '2s',
+  STALLGUARD_TCP_KEEPALIVE_COUNT: '3',
+}
+
+function assertAllOk(t: Test, report: AppReport | undefined, clients: readonly ProxyClient[]): void {
+  for (const client of clients) {
+    const r = report?.warm.find((x) => x.client === client)
+    t.equal(r?.outcome, 'ok', `${client}: answered ${JSON.stringify(r)}`)
+  }
+}
+
+function assertKernel(t: Test, readings: KernelReading[] | undefined, what: string): void {
+  t.ok(readings && readings.length > 0, `${what}: sockets to read`)
+  for (const reading of readings ?? []) t.same(reading, EXPECTED, `${what}: the kernel holds our timeouts`)
+}
+
+const UNDICI_CLIENTS = ['fetch http', 'fetch https'] as const
+
+t.test('an EnvHttpProxyAgent global dispatcher, then install(): requests stay on the proxy', async (t) => {
+  const { report, proxy, ports, code, stderr } = await runProxyApp(t, {
+    mode: 'env-proxy-agent', clients: [...UNDICI_CLIENTS], install: { tcp: TCP },
+  })
+  t.equal(code, 0, `the app exited cleanly ${stderr}`)
+  t.equal(report?.globals.dispatcher, 'EnvHttpProxyAgent', 'install() kept the application\'s dispatcher')
+  assertAllOk(t, report, UNDICI_CLIENTS)
+  t.equal(proxy.relayed(), 2, 'the proxy relayed both requests')
+  t.same([...proxy.tunnels].sort(), [`127.0.0.1:${ports.http}`, `127.0.0.1:${ports.https}`].sort(),
+    'one CONNECT tunnel per origin (undici tunnels http too)')
+  assertKernel(t, report?.kernel.undici, 'sockets undici connected (proxy connections and tunnels)')
+})
+
+t.test('a ProxyAgent global dispatcher, then install(): CONNECT for https, kernel timeouts on the tunnel', async (t) => {
+  const { report, proxy, code, stderr } = await runProxyApp(t, {
+    mode: 'proxy-agent', clients: ['fetch https'], install: { tcp: TCP },
+  })
+  t.equal(code, 0, `the app exited cleanly ${stderr}`)
+  t.equal(report?.globals.dispatcher, 'ProxyAgent')
+  assertAllOk(t, report, ['fetch https'])
+  t.equal(proxy.tunnels.length, 1, 'https went through a CONNECT tunnel')
+  t.equal(proxy.forwarded.length, 0)
+  assertKernel(t, report?.kernel.undici, 'proxy connection and the TLS socket inside the tunnel')
+})
+
+t.test('a ProxyAgent with proxyTunnel: false, then install(): absolute-form for http', async (t) => {
+  const { report, proxy, code, stderr } = await runProxyApp(t, {
+    mode: 'proxy-agent-absolute', clients: ['fetch http'], install: { tcp: TCP },
+  })
+  t.equal(code, 0, `the app exited cleanly ${stderr}`)
+  assertAllOk(t, report, ['fetch http'])
+  t.equal(proxy.tunnels.length, 0)
+  t.match(proxy.forwarded, [/^GET http:\/\/127\.0\.0\.1:\d+\/$/], 'the proxy forwarded the absolute-form request')
+  assertKernel(t, report?.kernel.undici, 'the connection to the proxy')
+})
+
+const ALL = ['fetch http', 'fetch https', 'http.get', 'https.get'] as const
+
+const node = node24()
+t.test('Node 24, NODE_USE_ENV_PROXY=1', { skip: 'skip' in node ? node.skip : false }, async (t) => {
+  if ('skip' in node) return
+  const env = { NODE_USE_ENV_PROXY: '1', ...ENV }
+
+  t.test('without stallguard: every client goes through the proxy', async (t) => {
+    const { report, proxy, code, stderr } = await runProxyApp(t, { mode: 'node-env', clients: [...ALL], node: node.path, env })
+    t.equal(code, 0, `the app exited cleanly ${stderr}`)
+    assertAllOk(t, report, ALL)
+    t.equal(proxy.relayed(), 4, 'the proxy relayed all four requests')
+  })
+
+  t.test('--import stallguard/register: every client still goes through the proxy, on protected sockets', async (t) => {
+    const { report, proxy, code, stderr } = await runProxyApp(t, {
+      mode: 'node-env', clients: [...ALL], node: node.path, env, execArgv: ['--import', 'stallguard/register'],
+    })
+    t.equal(code, 0, `the app exited cleanly ${stderr}`)
+    t.same(report?.globals, { dispatcher: 'EnvHttpProxyAgent', http: 'StallGuardHttpAgent', https: 'StallGuardHttpsAgent' },
+      'Node\'s proxy dispatcher kept; the global agents replaced by ours with Node\'s proxyEnv')
+    assertAllOk(t, report, ALL)
+    t.equal(proxy.relayed(), 4, 'the proxy relayed all four requests')
+    t.equal(proxy.forwarded.length, 1, 'http.get: absolute-form through the proxy')
+    t.equal(proxy.tunnels.length, 3, 'fetch http, fetch https and https.get: CONNECT tunnels')
+    assertKernel(t, report?.kernel.undici, 'fetch: proxy connections')
+    assertKernel(t, report?.kernel.node, 'http.get/https.get: proxy connections')
+  })
+
+  t.test('NODE_OPTIONS=--require=stallguard/register: the same', async (t) => {
+    const { report, proxy, code, stderr } = await runProxyApp(t, {
+      mode: 'node-env', clients: [...ALL], node: node.path, env: { ...env, NODE_OPTIONS: '--require=stallguard/register' },
+    })
+    t.equal(code, 0, `the app exited cleanly ${stderr}`)
+    assertAllOk(t, report, ALL)
+    t.equal(proxy.relayed(), 4, 'the proxy relayed all four requests')
+    assertKernel(t, report?.kernel.node, 'http.get/https.get: proxy connections')
+  })
+})
