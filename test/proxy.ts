@@ -93,6 +93,18 @@ t.test('Node 24, NODE_USE_ENV_PROXY=1', { skip: 'skip' in node ? node.skip : fal
     assertKernel(t, report?.kernel.node, 'http.get/https.get: proxy connections')
   })
 
+  t.test('StallGuardHttpAgent/StallGuardHttpsAgent keep Node\'s proxyEnv option', async (t) => {
+    const clients = ['http.get', 'https.get'] as const
+    const { report, proxy, code, stderr } = await runProxyApp(t, {
+      mode: 'stallguard-agents', clients: [...clients], node: node.path, install: { tcp: TCP },
+    })
+    t.equal(code, 0, `the app exited cleanly ${stderr}`)
+    assertAllOk(t, report, clients)
+    t.equal(proxy.forwarded.length, 1, 'http: absolute-form through the proxy')
+    t.equal(proxy.tunnels.length, 1, 'https: a CONNECT tunnel')
+    assertKernel(t, report?.kernel.node, 'the sockets to the proxy')
+  })
+
   t.test('NODE_OPTIONS=--require=stallguard/register: the same', async (t) => {
     const { report, proxy, code, stderr } = await runProxyApp(t, {
       mode: 'node-env', clients: [...ALL], node: node.path, env: { ...env, NODE_OPTIONS: '--require=stallguard/register' },

@@ -110,27 +110,38 @@ function connectOptions<T extends http.ClientRequestArgs>(guard: Guard, options:
   return rest as T
 }
 
-/**
- * Sockets whose kernel keepalive was put back after their first return to
- * the pool. Node's keepSocketAlive calls `socket.setKeepAlive(true,
- * keepAliveMsecs)` on every return, but Node's socket skips a call that
- * repeats its last one: only the first return reaches the kernel (libuv then
- * resets interval and count), so only then are ours written again.
- */
-const keepAliveRestored = new WeakSet<Duplex>()
+/** Node's margin before a server's announced keep-alive timeout, where the agent has no `agentKeepAliveTimeoutBuffer` (Node < 24). */
+const KEEP_ALIVE_HINT_MARGIN_MS = 1000
 
-function keepGuarded(guard: Guard, socket: Duplex, nodeKeep: (socket: Duplex) => boolean): boolean {
-  const keep = nodeKeep(socket)
-  if (!keep || guard.tcp === undefined || keepAliveRestored.has(socket) || !(socket instanceof net.Socket)) return keep
-  keepAliveRestored.add(socket)
-  try {
-    // A fresh copy: applyResolvedTimeouts treats the same object as "already in force".
-    applyResolvedTimeouts(socket, { ...guard.tcp })
-  } catch (err) {
-    socket.destroy(err as Error)
-    return false
+type PooledSocket = net.Socket & { _httpMessage?: { res?: http.IncomingMessage } | null; timeout?: number }
+type AgentFields = { options: { timeout?: number }; agentKeepAliveTimeoutBuffer?: number }
+
+/**
+ * Node's pool hook, `keepSocketAlive`, does three things when a socket goes
+ * back to the pool: `socket.setKeepAlive(true, keepAliveMsecs)`, `unref()`,
+ * and the idle-socket timeout (the agent's `timeout`, shortened to the
+ * server's `Keep-Alive: timeout=N` hint minus a margin; a hint too short to
+ * reuse the socket safely destroys it). The first would make libuv reset
+ * TCP_KEEPINTVL=1 and TCP_KEEPCNT=10 under our values, so where our kernel
+ * layer owns keepalive the hook does only the other two — no socket is
+ * patched and no syscall repeats on reuse. test/http-agent-pool.ts checks
+ * both halves against Node's own agent.
+ */
+function keepGuarded(agent: http.Agent, guard: Guard, socket: Duplex, nodeKeep: (socket: Duplex) => boolean): boolean {
+  if (!guard.ownsKeepAlive || !(socket instanceof net.Socket)) return nodeKeep(socket)
+  const pooled = socket as PooledSocket
+  const fields = agent as unknown as AgentFields
+  pooled.unref()
+  let timeout = fields.options.timeout || 0
+  const hint = pooled._httpMessage?.res?.headers['keep-alive']
+  const seconds = typeof hint === 'string' ? /^timeout=(\d+)/.exec(hint)?.[1] : undefined
+  if (seconds !== undefined) {
+    const serverTimeout = Number(seconds) * 1000 - (fields.agentKeepAliveTimeoutBuffer ?? KEEP_ALIVE_HINT_MARGIN_MS)
+    if (serverTimeout <= 0) return false
+    if (serverTimeout < timeout) timeout = serverTimeout
   }
-  return keep
+  if (pooled.timeout !== timeout) pooled.setTimeout(timeout)
+  return true
 }
 
 /** Put the kernel options on a new socket; on failure destroy it and return why. */
@@ -222,7 +233,7 @@ export class StallGuardHttpAgent extends http.Agent {
 
   /** Node's documented pool hook: a socket goes back to the pool (true) or is destroyed (false). */
   override keepSocketAlive(socket: Duplex): boolean {
-    return keepGuarded(this.#guard, socket, (s) => super.keepSocketAlive(s) as unknown as boolean)
+    return keepGuarded(this, this.#guard, socket, (s) => super.keepSocketAlive(s) as unknown as boolean)
   }
 
   /** Node's pool entry point for every request (not in @types/node). */
@@ -246,7 +257,7 @@ export class StallGuardHttpsAgent extends https.Agent {
   }
 
   override keepSocketAlive(socket: Duplex): boolean {
-    return keepGuarded(this.#guard, socket, (s) => super.keepSocketAlive(s) as unknown as boolean)
+    return keepGuarded(this, this.#guard, socket, (s) => super.keepSocketAlive(s) as unknown as boolean)
   }
 
   addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {
