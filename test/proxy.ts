@@ -41,6 +41,33 @@ t.test('an EnvHttpProxyAgent global dispatcher, then install(): requests stay on
   assertKernel(t, report?.kernel.undici, 'sockets undici connected (proxy connections and tunnels)')
 })
 
+t.test('a kept proxy dispatcher gets install()\'s deadline, and stays on the proxy', async (t) => {
+  const { report, proxy, code, stderr } = await runProxyApp(t, {
+    mode: 'env-proxy-agent', clients: ['fetch trickle'], install: { tcp: TCP, deadline: 600 },
+  })
+  t.equal(code, 0, `the app exited cleanly ${stderr}`)
+  t.equal(report?.globals.dispatcher, 'EnvHttpProxyAgent', 'the application\'s dispatcher, composed')
+  const r = report?.warm[0]
+  t.match(r?.cause, { name: 'DeadlineExceededError', code: 'SG_ERR_DEADLINE_EXCEEDED' }, `fetch failed with the deadline (${JSON.stringify(r)})`)
+  t.ok(r && r.elapsed >= 570 && r.elapsed <= 1100, `after ${r?.elapsed} ms (window 570–1100)`)
+  t.equal(proxy.tunnels.length, 1, 'through the proxy')
+  t.same(report?.warnings, [], 'no warning: everything asked for applies')
+})
+
+t.test('install() says what it cannot apply to a kept dispatcher: the stale-connection retry', async (t) => {
+  const { report, proxy, code, stderr } = await runProxyApp(t, {
+    mode: 'proxy-agent', clients: ['fetch https'], install: { tcp: TCP, retry: true },
+  })
+  t.equal(code, 0, `the app exited cleanly ${stderr}`)
+  assertAllOk(t, report, ['fetch https'])
+  t.equal(proxy.tunnels.length, 1)
+  t.match(report?.warnings, [{
+    name: 'StallGuardWarning',
+    code: 'STALLGUARD_KEPT_CLIENT',
+    message: /the global dispatcher is a ProxyAgent \(kept: kernel timeouts on its connections; retry not applied to it\)/,
+  }])
+})
+
 t.test('a ProxyAgent global dispatcher, then install(): CONNECT for https, kernel timeouts on the tunnel', async (t) => {
   const { report, proxy, code, stderr } = await runProxyApp(t, {
     mode: 'proxy-agent', clients: ['fetch https'], install: { tcp: TCP },
@@ -103,6 +130,19 @@ t.test('Node 24, NODE_USE_ENV_PROXY=1', { skip: 'skip' in node ? node.skip : fal
     t.equal(proxy.forwarded.length, 1, 'http: absolute-form through the proxy')
     t.equal(proxy.tunnels.length, 1, 'https: a CONNECT tunnel')
     assertKernel(t, report?.kernel.node, 'the sockets to the proxy')
+  })
+
+  t.test('--import stallguard/register with STALLGUARD_DEADLINE: the deadline applies to fetch on the proxy', async (t) => {
+    const { report, proxy, code, stderr } = await runProxyApp(t, {
+      mode: 'node-env', clients: ['fetch trickle'], node: node.path,
+      env: { ...env, STALLGUARD_DEADLINE: '600ms' }, execArgv: ['--import', 'stallguard/register'],
+    })
+    t.equal(code, 0, `the app exited cleanly ${stderr}`)
+    const r = report?.warm[0]
+    t.match(r?.cause, { name: 'DeadlineExceededError', code: 'SG_ERR_DEADLINE_EXCEEDED' }, `fetch failed with the deadline (${JSON.stringify(r)})`)
+    t.ok(r && r.elapsed >= 570 && r.elapsed <= 1100, `after ${r?.elapsed} ms (window 570–1100)`)
+    t.equal(proxy.tunnels.length, 1, 'through the proxy')
+    t.same(report?.warnings, [])
   })
 
   t.test('NODE_OPTIONS=--require=stallguard/register: the same', async (t) => {

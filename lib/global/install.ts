@@ -13,6 +13,8 @@ import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import { resolveTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
 import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
 import { protectUndiciConnections } from './undici-connections'
+import { deadlineInterceptor } from '../undici/deadline-interceptor'
+import { resolveDeadline } from '../deadline'
 import { invalidType } from '../validate'
 
 export interface InstallOptions {
@@ -177,9 +179,13 @@ export function install(options?: InstallOptions): Uninstall {
   if (httpsAgent) https.globalAgent = httpsAgent
   // `import { globalAgent } from 'node:https'` sees the new agents too.
   syncBuiltinESMExports()
-  // A kept undici dispatcher (a proxy, say) keeps routing; its connections get the kernel timeouts.
+  // A kept undici dispatcher (a proxy, say) keeps routing; its connections
+  // get the kernel timeouts, and its requests the deadline through undici's
+  // own compose() (the same dispatcher underneath, so the same route).
   const stopProtecting = !dispatcher && timeouts ? protectUndiciConnections(timeouts) : undefined
-  warnKept(plan, merged)
+  const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, resolveDeadline(deadline, 'deadline'))
+  if (composed) setGlobalDispatcher(composed)
+  warnKept(plan, merged, composed !== undefined)
 
   let closing: Promise<void> | undefined
   const uninstall: Uninstall = () => {
@@ -189,6 +195,7 @@ export function install(options?: InstallOptions): Uninstall {
     // Put back only what is still ours: whatever the application set after
     // install() (its own agent, a proxy dispatcher) stays.
     if (dispatcher && getGlobalDispatcher() === dispatcher) setGlobalDispatcher(previous.dispatcher)
+    if (composed && getGlobalDispatcher() === composed) setGlobalDispatcher(previous.dispatcher)
     if (httpAgent && http.globalAgent === httpAgent) http.globalAgent = previous.http
     if (httpsAgent && https.globalAgent === httpsAgent) https.globalAgent = previous.https
     syncBuiltinESMExports()
@@ -203,18 +210,32 @@ export function install(options?: InstallOptions): Uninstall {
 }
 
 /**
+ * The kept dispatcher with the deadline in front, or undefined when there is
+ * no deadline or the dispatcher cannot compose (undici < 6's dispatchers).
+ * compose() hands our interceptor handlers in the API undici 7 and 8 speak.
+ */
+function withDeadline(kept: Dispatcher, ms: number): Dispatcher | undefined {
+  if (ms <= 0 || typeof kept.compose !== 'function') return undefined
+  return kept.compose(deadlineInterceptor({ deadline: ms }) as unknown as Dispatcher.DispatcherComposeInterceptor)
+}
+
+/**
  * Say what install() left in place and what that means, once per install:
  * a kept node:http agent gets no kernel timeouts (nothing reaches its
- * sockets without patching it), and a kept undici dispatcher gets the kernel
- * layer but not the deadline or retry (those live in StallGuardAgent).
+ * sockets without patching it); a kept undici dispatcher gets the kernel
+ * layer and the deadline, not the stale-connection retry (it needs to count
+ * requests per connection, which only StallGuardAgent's connector does).
  */
-function warnKept(plan: Record<string, Plan<object>>, options: Omit<InstallOptions, 'env'>): void {
+function warnKept(plan: Record<string, Plan<object>>, options: Omit<InstallOptions, 'env'>, composed: boolean): void {
   const notes: string[] = []
   for (const [key, entry] of Object.entries(plan)) {
     if (!('keep' in entry)) continue
     if (key === 'dispatcher') {
-      if ((options.deadline ?? 0) > 0 || (options.retry !== undefined && options.retry !== false && options.retry !== 0)) {
-        notes.push(`${entry.keep} (kept: kernel timeouts on its connections; deadline and retry do not apply to it)`)
+      const missed: string[] = []
+      if ((options.deadline ?? 0) > 0 && !composed) missed.push('deadline')
+      if (options.retry !== undefined && options.retry !== false && options.retry !== 0) missed.push('retry')
+      if (missed.length > 0) {
+        notes.push(`${entry.keep} (kept: kernel timeouts on its connections; ${missed.join(' and ')} not applied to it)`)
       }
     } else {
       notes.push(`${entry.keep} (kept unprotected: pass stallguard's agent options to it instead)`)
