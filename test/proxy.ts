@@ -120,6 +120,18 @@ t.test('Node 24, NODE_USE_ENV_PROXY=1', { skip: 'skip' in node ? node.skip : fal
     assertKernel(t, report?.kernel.node, 'http.get/https.get: proxy connections')
   })
 
+  t.test('http.setGlobalProxyFromEnv(), then install(): every client still goes through the proxy', async (t) => {
+    const { report, proxy, code, stderr } = await runProxyApp(t, {
+      mode: 'set-global-proxy', clients: [...ALL], node: node.path, install: { tcp: TCP },
+    })
+    t.equal(code, 0, `the app exited cleanly ${stderr}`)
+    t.same(report?.globals, { dispatcher: 'EnvHttpProxyAgent', http: 'StallGuardHttpAgent', https: 'StallGuardHttpsAgent' })
+    assertAllOk(t, report, ALL)
+    t.equal(proxy.relayed(), 4, 'the proxy relayed all four requests')
+    assertKernel(t, report?.kernel.undici, 'fetch: proxy connections')
+    assertKernel(t, report?.kernel.node, 'http.get/https.get: proxy connections')
+  })
+
   t.test('StallGuardHttpAgent/StallGuardHttpsAgent keep Node\'s proxyEnv option', async (t) => {
     const clients = ['http.get', 'https.get'] as const
     const { report, proxy, code, stderr } = await runProxyApp(t, {
