@@ -215,8 +215,21 @@ export function install(options?: InstallOptions): Uninstall {
  * compose() hands our interceptor handlers in the API undici 7 and 8 speak.
  */
 function withDeadline(kept: Dispatcher, ms: number): Dispatcher | undefined {
-  if (ms <= 0 || typeof kept.compose !== 'function') return undefined
+  if (ms <= 0 || typeof kept.compose !== 'function' || !ownsBothSlots(kept)) return undefined
   return kept.compose(deadlineInterceptor({ deadline: ms }) as unknown as Dispatcher.DispatcherComposeInterceptor)
+}
+
+/**
+ * undici keeps the global dispatcher in two slots: `.2` (read by undici >= 8)
+ * and `.1` (read by older copies and Node's bundled fetch). undici 8's
+ * setGlobalDispatcher puts a legacy-API wrapper in `.1`; when the
+ * application's undici is newer than ours, what we read is that wrapper, and
+ * a dispatcher composed over it would be handed handlers it cannot speak.
+ * Compose only when both slots hold the dispatcher we read.
+ */
+function ownsBothSlots(dispatcher: Dispatcher): boolean {
+  const current = (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.2')]
+  return current === undefined || current === dispatcher
 }
 
 /**
