@@ -36,8 +36,10 @@ t.test('an EnvHttpProxyAgent global dispatcher, then install(): requests stay on
   t.equal(report?.globals.dispatcher, 'EnvHttpProxyAgent', 'install() kept the application\'s dispatcher')
   assertAllOk(t, report, UNDICI_CLIENTS)
   t.equal(proxy.relayed(), 2, 'the proxy relayed both requests')
-  t.same([...proxy.tunnels].sort(), [`127.0.0.1:${ports.http}`, `127.0.0.1:${ports.https}`].sort(),
-    'one CONNECT tunnel per origin (undici tunnels http too)')
+  t.same(proxy.tunnels.filter((x) => x === `127.0.0.1:${ports.https}`).length, 1, 'https: a CONNECT tunnel')
+  // undici 7 tunnels plain http too; undici 8 sends it in absolute form.
+  t.ok(proxy.tunnels.includes(`127.0.0.1:${ports.http}`) || proxy.forwarded.includes(`GET http://127.0.0.1:${ports.http}/`),
+    `http: through the proxy (${JSON.stringify([proxy.tunnels, proxy.forwarded])})`)
   assertKernel(t, report?.kernel.undici, 'sockets undici connected (proxy connections and tunnels)')
 })
 
