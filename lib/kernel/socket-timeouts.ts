@@ -3,6 +3,7 @@
 import net from 'node:net'
 import { KernelTimeoutError, StallGuardError } from '../errors'
 import { native, type NativeTcpInfo } from './native'
+import { degradedWarning, nativeSkipReason, nodeSetsKeepAliveIntervalAndCount, oneLine } from './degraded'
 import {
   resolveTcpTimeouts,
   type ResolvedTcpTimeouts,
@@ -26,6 +27,8 @@ interface SocketState {
   tcpAttempted: boolean
   /** Node's own setKeepAlive, used by the fallback and by our re-apply wrapper. */
   nodeSetKeepAlive: net.Socket['setKeepAlive']
+  /** No native layer: our keepalive values went in through Node's setKeepAlive (see fallback()). */
+  viaNode: boolean
 }
 
 type GuardedSocket = net.Socket & {
@@ -34,9 +37,8 @@ type GuardedSocket = net.Socket & {
 }
 
 const caps = native.binding?.capabilities()
-const hasDescriptors = process.platform !== 'win32'
 /** The binding loaded and this platform hands out descriptors: socket options are reachable. */
-const nativeUsable = native.binding !== undefined && caps !== undefined && hasDescriptors
+const nativeUsable = native.binding !== undefined && caps !== undefined && nativeSkipReason(process.platform) === undefined
 
 /** What this process can do, and why not where it cannot. */
 export interface Capabilities {
@@ -57,8 +59,9 @@ export interface Capabilities {
 }
 
 function unavailableReason(): string | undefined {
-  if (native.error) return `native binding failed to load: ${native.error.message}`
-  if (!hasDescriptors) return `Node exposes no socket descriptors on ${process.platform}`
+  const skip = nativeSkipReason(process.platform)
+  if (skip !== undefined) return skip
+  if (native.error) return `binding not loaded: ${oneLine(native.error.message)}`
   return undefined
 }
 
@@ -71,10 +74,11 @@ export function capabilities(): Capabilities {
     binding: native.file,
     platform: process.platform,
     userTimeout: usable && caps.userTimeout,
-    // Without the binding, Node's own setKeepAlive still sets the idle time.
+    // Without the binding, Node's own setKeepAlive still sets the idle time,
+    // and on newer Node interval and count too (see fallback()).
     keepAliveIdle: usable ? caps.keepAliveIdle : true,
-    keepAliveInterval: usable && caps.keepAliveInterval,
-    keepAliveCount: usable && caps.keepAliveCount,
+    keepAliveInterval: usable ? caps.keepAliveInterval : nodeSetsKeepAliveIntervalAndCount,
+    keepAliveCount: usable ? caps.keepAliveCount : nodeSetsKeepAliveIntervalAndCount,
     tcpInfo: usable && caps.tcpInfo,
     userTimeoutOption: usable && caps.userTimeout ? caps.userTimeoutOption : undefined,
   }
@@ -178,6 +182,7 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
     waiting: false,
     tcpAttempted: false,
     nodeSetKeepAlive: socket.setKeepAlive,
+    viaNode: false,
   }
   socket[kState] = state
 
@@ -204,6 +209,8 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
           this.destroy(err as Error)
         }
       }
+    } else if (state.viaNode && state.timeouts.keepAlive && !this.connecting) {
+      keepAliveThroughNode(this, state)
     }
     return result
   }
@@ -297,13 +304,25 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
  * honours interval and count here; older versions ignore the extra arguments.
  */
 function fallback(socket: GuardedSocket, state: SocketState): void {
-  const reason = unavailableReason() ?? 'the socket has no file descriptor'
-  warnOnce(`stallguard: ${reason}; falling back to Node's setKeepAlive ` +
-    '(keepalive idle only, no TCP_USER_TIMEOUT). Application deadlines still apply.')
+  const reason = unavailableReason()
+  warnOnce(reason === undefined
+    ? degradedWarning('a socket has no file descriptor', process.platform, true)
+    : degradedWarning(reason, process.platform))
+  state.viaNode = true
+  if (state.timeouts.keepAlive) keepAliveThroughNode(socket, state)
+}
+
+/**
+ * Our keepalive values through Node's setKeepAlive. Held in force like the
+ * native ones: a later setKeepAlive(true, ms) (node:http's pool) is answered
+ * without a call while they stand, because on Node >= 24.21 passing the idle
+ * time alone puts libuv's interval and count back.
+ */
+function keepAliveThroughNode(socket: GuardedSocket, state: SocketState): void {
   const t = state.timeouts
-  if (!t.keepAlive) return
   ;(state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(
     socket, true, t.keepAliveIdleSeconds * 1000, t.keepAliveIntervalSeconds * 1000, t.keepAliveCount)
+  state.keepAliveOurs = true
 }
 
 /** Kernel timeouts as the kernel holds them, in milliseconds (0 = system default user timeout). */
