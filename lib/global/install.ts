@@ -10,12 +10,11 @@ import { getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undic
 import { StallGuardAgent, type StallGuardAgentOptions } from '../undici/agent'
 import { optionsFromEnv } from './env'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
-import { resolveTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
+import type { TcpTimeouts } from '../kernel/tcp-options'
+import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveTcp } from '../options'
 import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
 import { protectUndiciConnections } from './undici-connections'
 import { deadlineInterceptor } from '../undici/deadline-interceptor'
-import { resolveDeadline } from '../deadline'
-import { invalidType } from '../validate'
 
 export interface InstallOptions {
   /** Kernel timeouts for every socket (both layers); `false` leaves the system defaults. */
@@ -47,34 +46,9 @@ const kActive = Symbol.for('stallguard.install.v1')
 type Holder = { [kActive]?: Uninstall }
 const holder = globalThis as Holder
 
-const KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'disable', 'env'] as const
-
-/** Explicit options beat env vars, key by key; inside `tcp` too, unless code says `tcp: false`. */
-function merge(fromEnv: InstallOptions, explicit: InstallOptions): InstallOptions {
-  const merged: InstallOptions = { ...fromEnv }
-  for (const key of KEYS) {
-    if (explicit[key] !== undefined) (merged as Record<string, unknown>)[key] = explicit[key]
-  }
-  if (explicit.tcp !== undefined && explicit.tcp !== false && fromEnv.tcp) {
-    const defined = Object.entries(explicit.tcp).filter(([, v]) => v !== undefined)
-    merged.tcp = { ...fromEnv.tcp, ...Object.fromEntries(defined) }
-  }
-  return merged
-}
-
-function checkOptions(options: unknown): InstallOptions {
-  if (options === undefined) return {}
-  if (options === null || typeof options !== 'object') {
-    throw invalidType('options', options, 'an object of install options')
-  }
-  for (const key of Object.keys(options)) {
-    if (!(KEYS as readonly string[]).includes(key)) {
-      throw invalidType(`options.${key}`, (options as Record<string, unknown>)[key],
-        `one of ${KEYS.join(', ')} (unknown option)`)
-    }
-  }
-  return options as InstallOptions
-}
+/** Explicit options beat env vars, key by key (lib/options.ts has the rule). */
+const merge = mergeInstallOptions<InstallOptions>
+const checkOptions = checkInstallOptions<InstallOptions>
 
 /** Only the keys that are set: undici treats an explicit undefined differently from an absent key in places. */
 function defined<T extends object>(value: T): Partial<T> {
@@ -144,7 +118,8 @@ export function install(options?: InstallOptions): Uninstall {
   // Validate everything before a single global changes: the undici agent
   // checks every option (it is closed again if a kept dispatcher makes it
   // unnecessary); the node:http agents take only tcp and deadline.
-  const timeouts = tcp === false ? undefined : resolveTcpTimeouts(tcp, 'tcp')
+  const timeouts = resolveTcp(tcp)
+  const deadlineMs = resolveDeadline(deadline, 'deadline')
   const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout })
   const candidate = new StallGuardAgent(agentOptions)
   const nodeDefaults = { keepAlive: true, scheduling: 'lifo' as const, timeout: 5000 }
@@ -183,7 +158,7 @@ export function install(options?: InstallOptions): Uninstall {
   // get the kernel timeouts, and its requests the deadline through undici's
   // own compose() (the same dispatcher underneath, so the same route).
   const stopProtecting = !dispatcher && timeouts ? protectUndiciConnections(timeouts) : undefined
-  const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, resolveDeadline(deadline, 'deadline'))
+  const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, deadlineMs)
   if (composed) setGlobalDispatcher(composed)
   warnKept(plan, merged, composed !== undefined)
 

@@ -6,26 +6,13 @@ import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
-import { resolveDeadline } from '../deadline'
+import { HTTP_AGENT_KEYS, requestDeadline, splitOptions, type StallGuardOptions } from '../options'
 import { armRequestDeadline, forwardSocketErrors } from './request-guard'
 import { applyResolvedTimeouts, capabilities } from '../kernel/socket-timeouts'
-import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
-import { invalidType } from '../validate'
+import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 
-/** What both agents add to Node's agent options. */
-export interface StallGuardAgentExtras {
-  /**
-   * Kernel timeouts for every socket the agent opens (ms; missing keys take
-   * `DEFAULT_TCP_TIMEOUTS`). `false` leaves sockets at the system defaults.
-   */
-  tcp?: TcpTimeouts | false
-  /**
-   * Total budget per request in ms, from `http.request()` to the end of the
-   * response body (queueing, connect, upload, response). 0 or absent: none.
-   * A request's own `deadline` option overrides it.
-   */
-  deadline?: number
-}
+/** What both agents add to Node's agent options: `tcp` and `deadline` (see StallGuardOptions). */
+export interface StallGuardAgentExtras extends Pick<StallGuardOptions, 'tcp' | 'deadline'> {}
 
 /** Node's own agent option, kept by our agents (not in every @types/node yet). */
 export interface NodeProxyEnvOption {
@@ -73,16 +60,9 @@ type AddRequest = (this: http.Agent, req: http.ClientRequest, options: unknown, 
 function configure<T extends http.AgentOptions>(
   options: (T & StallGuardAgentExtras) | undefined,
 ): { guard: Guard; agentOptions: T } {
-  if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw invalidType('options', options, 'an object of agent options')
-  }
-  const { tcp, deadline, ...rest } = options ?? ({} as T & StallGuardAgentExtras)
-  // Same wording as StallGuardAgent: both front doors take the same `tcp`.
-  if (tcp !== false && tcp !== undefined && (tcp === null || typeof tcp !== 'object')) {
-    throw invalidType('tcp', tcp, 'an object of TCP timeouts or false')
-  }
-  const resolved = tcp === false ? undefined : resolveTcpTimeouts(tcp, 'tcp')
-  const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as unknown as T
+  // Our options, checked and resolved in one place (lib/options.ts).
+  const { resolved: { tcp: resolved, deadline }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options')
+  const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as T
   // Node writes keepAliveMsecs as the keepalive idle time at connect and each
   // time a socket returns to the pool. We rewrite it right after, but where
   // the native layer is missing Node's value is the one that stays: keep
@@ -91,7 +71,7 @@ function configure<T extends http.AgentOptions>(
     agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
   }
   const ownsKeepAlive = resolved !== undefined && resolved.keepAlive && capabilities().native
-  return { guard: { tcp: resolved, deadline: resolveDeadline(deadline, 'deadline'), ownsKeepAlive }, agentOptions }
+  return { guard: { tcp: resolved, deadline, ownsKeepAlive }, agentOptions }
 }
 
 /**
@@ -203,7 +183,7 @@ function addGuarded(
     : undefined
   // Validate before the agent opens anything for this request; the error
   // surfaces from http.request() like Node's own option errors.
-  const deadline = own === undefined ? guard.deadline : resolveDeadline(own, 'options.deadline')
+  const deadline = requestDeadline(own, guard.deadline, 'options.deadline')
   // Node passes (req, options); arguments also carries the pre-0.11
   // (req, host, port, localAddress) form through untouched.
   base.apply(agent, args as unknown as Parameters<AddRequest>)

@@ -6,13 +6,12 @@
 import { Agent, type Dispatcher } from 'undici'
 import { countRequestsOn } from './connection-reuse'
 import { guardedConnector } from './connector'
-import { resolveDeadline } from '../deadline'
 import { deadlineInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { toCoreHandler } from './legacy-bridge'
 import { toHandlerApi } from './legacy-handler'
-import { resolveRetry, retryInterceptor } from './retry-interceptor'
-import { resolveTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
+import { retryInterceptor } from './retry-interceptor'
+import { splitOptions, UNDICI_AGENT_KEYS, type StallGuardOptions } from '../options'
 import { invalidType } from '../validate'
 
 declare module 'undici' {
@@ -28,41 +27,22 @@ declare module 'undici' {
   }
 }
 
-export interface StallGuardAgentOptions extends Agent.Options {
-  /**
-   * Kernel timeouts for every socket the agent opens (ms; missing keys take
-   * DEFAULT_TCP_TIMEOUTS). `false` leaves sockets exactly as undici makes them.
-   */
-  tcp?: TcpTimeouts | false | undefined
-  /** Default total budget per request in ms (0 = none). A request's own `deadline` wins. */
-  deadline?: number | undefined
-  /**
-   * Retry an idempotent request with a replayable body that failed on a
-   * reused connection before any response byte arrived. `true` (default) =
-   * once, a number = that many retries, `false`/0 = never.
-   */
-  retry?: boolean | number | undefined
-}
+/** undici's Agent options plus ours: `tcp`, `deadline`, `retry` (see StallGuardOptions). */
+export interface StallGuardAgentOptions extends Agent.Options, StallGuardOptions {}
 
 export class StallGuardAgent extends Agent {
   readonly #dispatch: Dispatch
 
   constructor(options: StallGuardAgentOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw invalidType('options', options, 'an object of undici Agent options plus tcp, deadline and retry')
-    }
-    const { tcp, deadline, retry, ...agentOptions } = options
-    // All of ours are checked here, before any request: a typo fails at startup.
-    if (tcp !== false && tcp !== undefined && (tcp === null || typeof tcp !== 'object')) {
-      throw invalidType('tcp', tcp, 'an object of TCP timeouts or false')
-    }
+    // Ours are checked and resolved here, once, before any request: a typo
+    // fails at startup (lib/options.ts). undici checks its own in super().
+    const { resolved, rest: agentOptions } = splitOptions<Agent.Options>(options, UNDICI_AGENT_KEYS,
+      'an object of undici Agent options plus tcp, deadline and retry')
     const { connect } = agentOptions
     if (connect !== undefined && connect !== null && typeof connect !== 'function' && typeof connect !== 'object') {
       throw invalidType('connect', connect, 'a function or an object of connect options')
     }
-    const timeouts = tcp === false ? undefined : resolveTcpTimeouts(tcp, 'tcp')
-    const deadlineMs = resolveDeadline(deadline, 'deadline')
-    const retries = resolveRetry(retry, 'retry')
+    const { tcp: timeouts, deadline: deadlineMs, retry: retries } = resolved
 
     super({
       ...agentOptions,
