@@ -226,7 +226,7 @@ function warnKept(plan: Record<string, Plan<object>>, options: Omit<InstallOptio
         notes.push(`${entry.keep} (kept: kernel timeouts on its connections; ${missed.join(' and ')} not applied to it)`)
       }
     } else {
-      notes.push(`${entry.keep} (kept unprotected: pass stallguard's agent options to it instead)`)
+      notes.push(`${entry.keep} (kept as the application set it: its sockets get no kernel timeouts)`)
     }
   }
   if (notes.length === 0) return
