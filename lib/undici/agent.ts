@@ -5,14 +5,14 @@
 // (Node's built-in fetch), libraries that take a `dispatcher`.
 import { Agent, type Dispatcher } from 'undici'
 import { countRequestsOn } from './connection-reuse'
-import { guardedConnector } from './connector'
+import { dispatchArgumentsError, reportDispatchError } from './dispatch-arguments'
+import { guardedFactory } from './pool-factory'
 import { deadlineInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { toCoreHandler } from './legacy-bridge'
 import { toHandlerApi } from './legacy-handler'
 import { retryInterceptor } from './retry-interceptor'
 import { splitOptions, UNDICI_AGENT_KEYS, type StallGuardOptions } from '../options'
-import { invalidType } from '../validate'
 
 declare module 'undici' {
   namespace Dispatcher {
@@ -38,20 +38,15 @@ export class StallGuardAgent extends Agent {
     // fails at startup (lib/options.ts). undici checks its own in super().
     const { resolved, rest: agentOptions } = splitOptions<Agent.Options>(options, UNDICI_AGENT_KEYS,
       'an object of undici Agent options plus tcp, deadline and retry')
-    const { connect } = agentOptions
-    if (connect !== undefined && connect !== null && typeof connect !== 'function' && typeof connect !== 'object') {
-      throw invalidType('connect', connect, 'a function or an object of connect options')
-    }
     const { tcp: timeouts, deadline: deadlineMs, retry: retries } = resolved
-
-    super({
-      ...agentOptions,
-      connect: guardedConnector(agentOptions, {
-        timeouts,
-        // Only the retry rule needs to know whether a connection was reused.
-        onSocket: retries > 0 ? countRequestsOn : undefined,
-      }),
-    })
+    const guard = {
+      timeouts,
+      // Only the retry rule needs to know whether a connection was reused.
+      onSocket: retries > 0 ? countRequestsOn : undefined,
+    }
+    // The connector is built per pool, from the options undici gives that
+    // pool (pool-factory.ts); undici's Agent keeps `connect` and the rest as usual.
+    super({ ...agentOptions, factory: guardedFactory(agentOptions.factory, agentOptions.connect, guard) })
 
     // Outermost first: the deadline spans every retry attempt. Whatever
     // reaches undici's core goes in the API that core speaks (legacy-bridge).
@@ -62,6 +57,8 @@ export class StallGuardAgent extends Agent {
   override dispatch(opts: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     // Not an object: let undici raise its usual InvalidArgumentError.
     if (handler === null || typeof handler !== 'object') return super.dispatch(opts, handler)
+    const invalid = dispatchArgumentsError(opts, handler)
+    if (invalid !== undefined) return reportDispatchError(handler, invalid)
     return this.#dispatch(opts, toHandlerApi(handler))
   }
 }
