@@ -124,13 +124,18 @@ function keepGuarded(agent: http.Agent, guard: Guard, socket: Duplex, nodeKeep: 
   return true
 }
 
-/** Put the kernel options on a new socket; on failure destroy it and return why. */
-function protect(stream: Duplex, tcp: ResolvedTcpTimeouts): Error | undefined {
+/**
+ * Put the kernel options on a new socket; on failure destroy it and return
+ * why. `owned`: created without Node's keepalive, and the pool hook never
+ * calls setKeepAlive on it (see connectOptions and keepGuarded), so the
+ * kernel layer writes everything once, at the connect attempt.
+ */
+function protect(stream: Duplex, tcp: ResolvedTcpTimeouts, owned: boolean): Error | undefined {
   // A stream that is not a socket (a tunnel, a test double) has no kernel
   // options to set: leave it alone, as StallGuardAgent's connector does.
   if (!(stream instanceof net.Socket)) return undefined
   try {
-    applyResolvedTimeouts(stream, tcp)
+    applyResolvedTimeouts(stream, tcp, { owned })
     return undefined
   } catch (err) {
     stream.destroy()
@@ -144,18 +149,17 @@ function createGuarded(
   cb: ConnectionCallback | undefined,
   create: (options: http.ClientRequestArgs, cb?: ConnectionCallback) => Duplex | null | undefined,
 ): Duplex | null | undefined {
-  const tcp = guard.tcp
   // A subclass may hand its socket over through the callback instead of
   // returning it. (net.createConnection registers the callback as a 'connect'
   // listener and calls it without arguments: that passes straight through.)
   const callback: ConnectionCallback | undefined = cb && ((err, stream) => {
-    const failure = !err && stream ? setUp(stream, tcp) : undefined
+    const failure = !err && stream ? setUp(stream, guard) : undefined
     if (failure) cb(failure, stream)
     else cb(err, stream)
   })
   const socket = create(options, callback)
   if (!socket) return socket
-  const failure = setUp(socket, tcp)
+  const failure = setUp(socket, guard)
   if (failure === undefined) return socket
   // http.Agent hands a callback error to the request ('error' on it); without
   // a callback there is nobody to tell but the caller.
@@ -165,9 +169,9 @@ function createGuarded(
 }
 
 /** Everything a new stream gets once: error forwarding, and the kernel options unless `tcp: false`. */
-function setUp(stream: Duplex, tcp: ResolvedTcpTimeouts | undefined): Error | undefined {
+function setUp(stream: Duplex, guard: Guard): Error | undefined {
   forwardSocketErrors(stream)
-  return tcp === undefined ? undefined : protect(stream, tcp)
+  return guard.tcp === undefined ? undefined : protect(stream, guard.tcp, guard.ownsKeepAlive)
 }
 
 function addGuarded(
