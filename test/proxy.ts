@@ -43,6 +43,17 @@ t.test('an EnvHttpProxyAgent global dispatcher, then install(): requests stay on
   assertKernel(t, report?.kernel.undici, 'sockets undici connected (proxy connections and tunnels)')
 })
 
+t.test('--import stallguard/register, then the application sets an EnvHttpProxyAgent: its proxy sockets are protected', async (t) => {
+  const { report, proxy, code, stderr } = await runProxyApp(t, {
+    mode: 'env-proxy-agent', clients: [...UNDICI_CLIENTS], execArgv: ['--import', 'stallguard/register'], env: ENV,
+  })
+  t.equal(code, 0, `the app exited cleanly ${stderr}`)
+  t.equal(report?.globals.dispatcher, 'EnvHttpProxyAgent', 'the application\'s dispatcher is the global one')
+  assertAllOk(t, report, UNDICI_CLIENTS)
+  t.equal(proxy.relayed(), 2, 'the proxy relayed both requests')
+  assertKernel(t, report?.kernel.undici, 'sockets undici connected (proxy connections and tunnels)')
+})
+
 t.test('a kept proxy dispatcher gets install()\'s deadline, and stays on the proxy', async (t) => {
   const { report, proxy, code, stderr } = await runProxyApp(t, {
     mode: 'env-proxy-agent', clients: ['fetch trickle'], install: { tcp: TCP, deadline: 600 },

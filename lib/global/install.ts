@@ -156,8 +156,11 @@ export function install(options?: InstallOptions): Uninstall {
   syncBuiltinESMExports()
   // A kept undici dispatcher (a proxy, say) keeps routing; its connections
   // get the kernel timeouts, and its requests the deadline through undici's
-  // own compose() (the same dispatcher underneath, so the same route).
-  const stopProtecting = !dispatcher && timeouts ? protectUndiciConnections(timeouts) : undefined
+  // own compose() (the same dispatcher underneath, so the same route). The
+  // connection hook stays on when we did replace the default: a dispatcher
+  // the application sets later (a ProxyAgent after the preload ran) is
+  // covered too; our own agents' sockets are already protected and skipped.
+  const stopProtecting = timeouts ? protectUndiciConnections(timeouts) : undefined
   const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, deadlineMs)
   if (composed) setGlobalDispatcher(composed)
   warnKept(plan, merged, composed !== undefined)
