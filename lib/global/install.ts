@@ -189,8 +189,8 @@ export function install(options?: InstallOptions): Uninstall {
 
 /**
  * The kept dispatcher with the deadline in front, or undefined when there is
- * no deadline or the dispatcher cannot compose (undici < 6's dispatchers).
- * compose() hands our interceptor handlers in the API undici 7 and 8 speak.
+ * no deadline or the dispatcher has no compose(). compose() hands our
+ * interceptor handlers in the API undici 7 and 8 speak.
  */
 function withDeadline(kept: Dispatcher, ms: number): Dispatcher | undefined {
   if (ms <= 0 || typeof kept.compose !== 'function' || !ownsBothSlots(kept)) return undefined

@@ -1,7 +1,8 @@
-// Kernel timeouts for the connections of an undici dispatcher that install()
-// keeps instead of replacing: a ProxyAgent or EnvHttpProxyAgent the
-// application set (or Node 24 set from NODE_USE_ENV_PROXY), or any other
-// dispatcher that is not undici's default Agent.
+// Kernel timeouts for the connections of undici dispatchers install() did
+// not build: one it keeps instead of replacing (a ProxyAgent or
+// EnvHttpProxyAgent the application set, or Node 24 set from
+// NODE_USE_ENV_PROXY), and one the application sets after install() ran
+// (a proxy dispatcher set after the preload).
 //
 // Why diagnostics channels and not a rebuilt dispatcher: a ProxyAgent's
 // proxy URL, credentials, `proxyTls`/`requestTls`, headers and factories are
@@ -20,8 +21,9 @@
 // the TLS handshake are bounded by undici's connectTimeout (10 s by
 // default), not by TCP_USER_TIMEOUT; everything after — the CONNECT tunnel's
 // traffic, requests, responses, idle pooled connections — is covered. The
-// channel also sees connections of undici dispatchers the application built
-// itself; sockets a stallguard agent already protects keep their own values.
+// channel also sees connections of undici dispatchers the application uses
+// explicitly (not as the global one); sockets a stallguard agent already
+// protects keep their own values.
 import diagnostics from 'node:diagnostics_channel'
 import net from 'node:net'
 import { applyResolvedTimeouts, hasSocketTimeouts } from '../kernel/socket-timeouts'
