@@ -19,6 +19,7 @@ export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
 export {
   StallGuardHttpAgent,
   StallGuardHttpsAgent,
+  type NodeProxyEnvOption,
   type StallGuardAgentExtras,
   type StallGuardHttpAgentOptions,
   type StallGuardHttpsAgentOptions,
