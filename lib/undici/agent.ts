@@ -4,7 +4,6 @@
 // is: undici.request/stream/pipeline, undici's fetch, setGlobalDispatcher
 // (Node's built-in fetch), libraries that take a `dispatcher`.
 import { Agent, type Dispatcher } from 'undici'
-import { countRequestsOn } from './connection-reuse'
 import { dispatchArgumentsError, reportDispatchError } from './dispatch-arguments'
 import { guardedFactory } from './pool-factory'
 import { deadlineInterceptor } from './deadline-interceptor'
@@ -39,11 +38,7 @@ export class StallGuardAgent extends Agent {
     const { resolved, rest: agentOptions } = splitOptions<Agent.Options>(options, UNDICI_AGENT_KEYS,
       'an object of undici Agent options plus tcp, deadline and retry')
     const { tcp: timeouts, deadline: deadlineMs, retry: retries } = resolved
-    const guard = {
-      timeouts,
-      // Only the retry rule needs to know whether a connection was reused.
-      onSocket: retries > 0 ? countRequestsOn : undefined,
-    }
+    const guard = { timeouts }
     // The connector is built per pool, from the options undici gives that
     // pool (pool-factory.ts); undici's Agent keeps `connect` and the rest as usual.
     super({ ...agentOptions, factory: guardedFactory(agentOptions.factory, agentOptions.connect, guard) })
