@@ -115,27 +115,29 @@ t.test('compose(interceptors.retry(), interceptors.deadline()): a stale pooled c
   t.ok(err, 'retry: false lets the stale connection error through')
 })
 
-t.test('ProxyAgent: the connector protects the connection to the proxy (clientFactory)', async (t) => {
-  const proxy = await startForwardProxy(t)
-  const server = await startServer(t, 'http', (_req, res) => res.end('via proxy'))
-  // ProxyAgent builds the proxy connection's connector itself (from proxyTls)
-  // and hands it to clientFactory: protect that one. (Its `connect` option
-  // is not used for the proxy connection.)
-  const agent = new ProxyAgent({
-    uri: proxy.url,
-    clientFactory: (origin: URL, opts: object) => new Pool(origin, {
+for (const protocol of PROTOCOLS) {
+  t.test(`ProxyAgent, ${protocol} target: the connector protects the connection to the proxy`, async (t) => {
+    const proxy = await startForwardProxy(t)
+    const server = await startServer(t, protocol, (_req, res) => res.end('via proxy'))
+    // ProxyAgent builds the proxy connection's connector itself (from
+    // proxyTls) and hands it to `clientFactory` (CONNECT tunnels) or
+    // `factory` (undici 8's absolute-form requests for http targets); its
+    // `connect` option is not used for the proxy connection. Protect the
+    // connector it hands over.
+    const protect = (origin: string | URL, opts: object): Dispatcher => new Pool(origin, {
       ...opts, connect: connector({ tcp: TCP, connect: (opts as { connect: Connector }).connect }),
-    }),
+    })
+    const agent = new ProxyAgent({ uri: proxy.url, clientFactory: protect, factory: protect, requestTls: { ca } })
+    close(t, agent)
+    const { result, sockets } = await connectedDuring(async () =>
+      (await request(`${protocol}://127.0.0.1:${server.port}/`, { dispatcher: agent })).body.text())
+    t.equal(result, 'via proxy')
+    t.equal(proxy.relayed(), 1, 'the proxy relayed the request')
+    const toProxy = sockets.filter((s) => s.remotePort === proxy.port)
+    t.ok(toProxy.length >= 1, 'a connection to the proxy')
+    for (const socket of toProxy) t.same(readSocketTimeouts(socket), IN_KERNEL, 'the proxy connection carries our values')
   })
-  close(t, agent)
-  const { result, sockets } = await connectedDuring(async () =>
-    (await request(`http://127.0.0.1:${server.port}/`, { dispatcher: agent })).body.text())
-  t.equal(result, 'via proxy')
-  t.equal(proxy.relayed(), 1, 'the proxy relayed the request')
-  const toProxy = sockets.filter((s) => s.remotePort === proxy.port)
-  t.ok(toProxy.length >= 1, 'a connection to the proxy')
-  for (const socket of toProxy) t.same(readSocketTimeouts(socket), IN_KERNEL, 'the proxy connection carries our values')
-})
+}
 
 t.test('options fail up front, naming the option', async (t) => {
   t.throws(() => interceptors.deadline({ deadline: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /deadline .*received -1/ })

@@ -26,7 +26,7 @@ export type ConnectorOptions = BuildOptions & {
   /**
    * A connector to protect instead of building undici's (the other
    * connector options then do not apply): e.g. the one ProxyAgent hands its
-   * `clientFactory` for the connection to the proxy.
+   * `clientFactory`/`factory` for the connection to the proxy.
    */
   connect?: Connector | undefined
 }
@@ -135,9 +135,10 @@ export function guardedUndiciConnector(build: BuildOptions, guard: GuardOptions)
  *
  * @example
  * new Pool(origin, { connect: connector({ tcp: { userTimeout: 5000 } }) })
- * // The connection to a proxy: ProxyAgent builds it through `clientFactory`.
- * new ProxyAgent({ uri, clientFactory: (origin, opts) =>
- *   new Pool(origin, { ...opts, connect: connector({ tcp, connect: opts.connect }) }) })
+ * // The connection to a proxy: ProxyAgent hands its own connector for it to
+ * // `clientFactory` (CONNECT) and `factory` (undici 8, plain-http targets).
+ * const protect = (origin, opts) => new Pool(origin, { ...opts, connect: connector({ tcp, connect: opts.connect }) })
+ * new ProxyAgent({ uri, clientFactory: protect, factory: protect })
  */
 export function connector(options: ConnectorOptions = {}): Connector {
   if (options === null || typeof options !== 'object') {
