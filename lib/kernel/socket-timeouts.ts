@@ -21,12 +21,21 @@ interface SocketState extends RememberedPeer {
   applied: boolean
   /** The kernel holds our keepalive values right now (nothing has reset them since). */
   keepAliveOurs: boolean
-  /** Descriptor that already got TCP_USER_TIMEOUT at connect time (-1: none). */
-  userTimeoutFd: number
+  /**
+   * Connect attempts Node announced so far. The socket that connects is the
+   * latest one (happy-eyeballs closes an attempt before it starts the next),
+   * so an attempt number names a descriptor without trusting its number: the
+   * kernel hands a closed attempt's number to the next one.
+   */
+  attempts: number
+  /** The attempt whose descriptor got TCP_USER_TIMEOUT while connecting (0: none). */
+  userTimeoutAttempt: number
+  /** The attempt whose descriptor got every option while connecting (0: none; see `owned`). */
+  allAttempt: number
+  /** See ApplyOptions.owned. */
+  owned: boolean
   /** True while a 'connect' listener is waiting to apply them. */
   waiting: boolean
-  /** Node announced a TCP connect attempt for this socket (pipes never get one). */
-  tcpAttempted: boolean
   /** Node's own setKeepAlive, used by the fallback and by our re-apply wrapper. */
   nodeSetKeepAlive: net.Socket['setKeepAlive']
   /** No native layer: our keepalive values went in through Node's setKeepAlive (see fallback()). */
@@ -112,15 +121,29 @@ export function applySocketTimeouts(socket: net.Socket, tcp?: TcpTimeouts): void
   applyResolvedTimeouts(socket, resolveTcpTimeouts(tcp))
 }
 
+export interface ApplyOptions {
+  /**
+   * The socket belongs to one of our agents, which created it with Node's
+   * keepalive off (undici's `keepAlive: false`, node:http's connect options
+   * without `keepAlive`) and never lets Node call setKeepAlive on it later
+   * (undici does not; our node:http agents use `keepSocketAlive`). Then every
+   * option is written once, while the SYN is in flight, and nothing is
+   * patched on the socket. Without it (a caller's own socket) Node may hold
+   * a keepalive of its own and re-apply it at 'connect' and on every later
+   * setKeepAlive(true) call, so ours are written again after each.
+   */
+  owned?: boolean
+}
+
 /** Same as {@link applySocketTimeouts} with timeouts already validated (agents resolve once). */
-export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpTimeouts): void {
+export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpTimeouts, options?: ApplyOptions): void {
   if (!(socket instanceof net.Socket)) {
     throw invalidType('socket', socket, 'a net.Socket or tls.TLSSocket')
   }
   const guarded = socket as GuardedSocket
   let state = guarded[kState]
   if (state === undefined) {
-    state = guard(guarded, timeouts)
+    state = guard(guarded, timeouts, options?.owned === true && nativeUsable)
   } else if (state.timeouts === timeouts && (state.applied || state.waiting)) {
     // The same agent's timeouts again (undici's connector sees the socket
     // twice: when it is returned and when it is handed over): already in
@@ -129,7 +152,8 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   } else {
     // New values: everything is written again.
     state.timeouts = timeouts
-    state.userTimeoutFd = -1
+    state.userTimeoutAttempt = 0
+    state.allAttempt = 0
   }
   if (guarded.destroyed) return
   if (!guarded.connecting && fdOf(guarded) >= 0) {
@@ -141,20 +165,26 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   // 'connectionAttempt' just before each connect call, so one tick later the
   // SYN_SENT socket exists: setting TCP_USER_TIMEOUT there bounds the kernel's
   // SYN retries too (Linux >= 5.4), which would otherwise run for ~2 minutes.
-  // At 'connect' everything is written again, because Node re-applies its own
-  // keepalive just before emitting it; prepending runs us after that and
-  // before anyone else's listener.
+  // An owned socket gets everything there, once. Otherwise everything is
+  // written again at 'connect', because Node re-applies its own keepalive
+  // just before emitting it; prepending runs us after that and before
+  // anyone else's listener.
   if (!state.waiting) {
     state.waiting = true
     const onAttempt = (address: string, port: number): void => {
-      state.tcpAttempted = true
+      const attempt = ++state.attempts
       // The last attempt is the one that connects; remembered for error messages.
       state.peerAddress = address
       state.peerPort = port
       process.nextTick(() => {
-        if (!guarded.connecting || guarded.destroyed || fdOf(guarded) < 0) return
+        if (!guarded.connecting || guarded.destroyed || fdOf(guarded) < 0 || attempt !== state.attempts) return
         try {
-          writeUserTimeout(guarded, state)
+          if (state.owned) {
+            writeToKernel(guarded, state)
+            state.allAttempt = attempt
+          } else {
+            writeUserTimeout(guarded, state)
+          }
         } catch (err) {
           guarded.destroy(err as Error)
         }
@@ -169,6 +199,8 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
     guarded.once('close', settle)
     guarded.prependOnceListener('connect', () => {
       settle()
+      // Written while this very descriptor was connecting, and Node holds no keepalive to re-apply.
+      if (state.allAttempt !== 0 && state.allAttempt === state.attempts) return
       try {
         writeTimeouts(guarded, state)
       } catch (err) {
@@ -178,20 +210,36 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   }
 }
 
-function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketState {
+function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts, owned: boolean): SocketState {
   const state: SocketState = {
     timeouts,
     applied: false,
     keepAliveOurs: false,
-    userTimeoutFd: -1,
+    attempts: 0,
+    userTimeoutAttempt: 0,
+    allAttempt: 0,
+    owned,
     waiting: false,
-    tcpAttempted: false,
     nodeSetKeepAlive: socket.setKeepAlive,
     viaNode: false,
     peerAddress: undefined,
     peerPort: undefined,
   }
   socket[kState] = state
+  if (!owned) keepOursOverNodes(socket, state)
+  nameKernelTimeouts(socket, state)
+  return state
+}
+
+/**
+ * Only for sockets we do not own (the public applySocketTimeouts on a
+ * caller's socket): whoever holds it may call setKeepAlive(true, …) at any
+ * time, node:http's default pool does on every reuse, and Node offers no
+ * hook on a bare socket to follow such a call. Our agents' sockets never
+ * get this patch: undici does not call setKeepAlive after connect, and our
+ * node:http agents take Node's pool hook (`keepSocketAlive`) instead.
+ */
+function keepOursOverNodes(socket: GuardedSocket, state: SocketState): void {
 
   // Node's setKeepAlive (libuv >= 1.35) rewrites TCP_KEEPINTVL=1 and
   // TCP_KEEPCNT=10 every time it is called, and node:http's pool calls it
@@ -221,7 +269,9 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
     }
     return result
   }
+}
 
+function nameKernelTimeouts(socket: GuardedSocket, state: SocketState): void {
   // A kernel abort surfaces as a plain `read ETIMEDOUT`; every path (read,
   // write, connect, TLS) ends in destroy(err), so that is where we name it,
   // while the descriptor (and with it TCP_INFO) still exists.
@@ -235,7 +285,6 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
     }
     return (nodeDestroy as (...args: unknown[]) => net.Socket).call(this, err, ...rest)
   } as net.Socket['destroy']
-  return state
 }
 
 /** TCP_INFO for an error report: a failed read leaves the report without it, never fails the destroy. */
@@ -265,7 +314,7 @@ function writeTimeouts(socket: GuardedSocket, state: SocketState): void {
   // Unix-domain sockets and other non-TCP streams have no peer family. Asking
   // costs a getpeername syscall (~6 µs here, a fifth of what a new connection
   // costs us), so a socket Node announced a TCP attempt for skips it.
-  if (!state.tcpAttempted && socket.remoteFamily === undefined) return
+  if (state.attempts === 0 && socket.remoteFamily === undefined) return
   if (!nativeUsable || fdOf(socket) < 0) {
     fallback(socket, state)
     return
@@ -283,7 +332,7 @@ function writeUserTimeout(socket: GuardedSocket, state: SocketState): void {
   if (!nativeUsable || t.userTimeoutMs <= 0 || !caps!.userTimeout) return
   const fd = fdOf(socket)
   native.binding!.setTimeouts(fd, -1, -1, -1, -1, t.userTimeoutMs)
-  state.userTimeoutFd = fd
+  state.userTimeoutAttempt = state.attempts
   state.applied = true
 }
 
@@ -293,8 +342,8 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
   const t = state.timeouts
   const fd = fdOf(socket)
   const binding = native.binding!
-  // Set at connect time on this very descriptor (happy-eyeballs makes one per attempt).
-  const userTimeoutDone = fd === state.userTimeoutFd
+  // Set while this very descriptor was connecting (happy-eyeballs makes one per attempt).
+  const userTimeoutDone = state.userTimeoutAttempt !== 0 && state.userTimeoutAttempt === state.attempts
   if (t.userTimeoutMs > 0 && !caps!.userTimeout) {
     warnOnce(`stallguard: this platform (${process.platform}) has no TCP user timeout option; ` +
       'only keepalive and application deadlines protect against stalled writes')
@@ -398,4 +447,12 @@ export function tcpInfo(socket: net.Socket): TcpInfo | undefined {
     if (code === 'EOPNOTSUPP' || code === 'ENOTSUP') return undefined
     throw err
   }
+}
+
+/**
+ * Whether stallguard already put kernel timeouts on this socket (or is about
+ * to): a process-wide protector must not overwrite an agent's own values.
+ */
+export function hasSocketTimeouts(socket: net.Socket): boolean {
+  return (socket as GuardedSocket)[kState] !== undefined
 }
