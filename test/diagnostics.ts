@@ -43,6 +43,8 @@ t.test('stallguard:socket:protected: the socket, the timeouts written (ms) and h
   await once(socket, 'connect')
   t.equal(seen.length, 1, 'once, when they are written at connect')
   t.equal(seen[0]!.socket, socket)
+  t.equal(seen[0]!.address, '127.0.0.1')
+  t.equal(seen[0]!.port, port)
   t.same(seen[0]!.timeouts, { userTimeout: 2500, keepAliveIdle: 2000, keepAliveInterval: 2000, keepAliveCount: 3 },
     'in the kernel\'s units turned back into ms (idle rounded up to whole seconds)')
   t.equal(seen[0]!.via, 'native')

@@ -32,6 +32,14 @@ export function withSocket<T extends object>(payload: T, socket: net.Socket): T 
 export interface SocketProtectedMessage {
   /** Not enumerable (see withSocket). */
   socket: net.Socket
+  /**
+   * The peer (or proxy) the socket connects to. The agents' own sockets are
+   * protected while the SYN is in flight, when `socket.remoteAddress` is not
+   * known yet; undefined only when nothing says (a socket connected elsewhere
+   * whose peer was never asked).
+   */
+  address: string | undefined
+  port: number | undefined
   timeouts: AppliedTimeouts
   /** 'native': every option written by the addon; 'fallback': what Node's setKeepAlive could set. */
   via: 'native' | 'fallback'

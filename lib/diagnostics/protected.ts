@@ -31,13 +31,18 @@ export function announceProtected(
   peerAddress: string | undefined,
   peerPort: number | undefined,
 ): void {
-  if (channels.socketProtected.hasSubscribers) {
-    const message: SocketProtectedMessage = withSocket({ timeouts: appliedTimeouts(timeouts, via), via }, socket)
+  const subscribed = channels.socketProtected.hasSubscribers
+  const debugging = debugEnabled()
+  if (!subscribed && !debugging) return
+  // Remembered at the connection attempt; a socket protected after it connected answers itself.
+  const address = peerAddress ?? socket.remoteAddress
+  const port = peerPort ?? socket.remotePort
+  if (subscribed) {
+    const message: SocketProtectedMessage = withSocket({ address, port, timeouts: appliedTimeouts(timeouts, via), via }, socket)
     channels.socketProtected.publish(message)
   }
-  if (debugEnabled()) {
-    const address = peerAddress ?? socket.remoteAddress
-    const peer = address === undefined ? 'a socket' : formatEndpoint(address, peerPort ?? socket.remotePort)
+  if (debugging) {
+    const peer = address === undefined ? 'a socket' : formatEndpoint(address, port)
     const what = via === 'native' ? describeTcpTimeouts(timeouts) : "keepalive through Node's setKeepAlive only"
     debug('protected', `${peer} (${via}): ${what}`)
   }

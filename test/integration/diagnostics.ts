@@ -50,7 +50,7 @@ if (enterNetns(t, __filename)) {
         remote: /^127\.0\.0\.1:\d+$/,
         timeouts: { userTimeout: 2000, keepAliveIdle: 1000, keepAliveInterval: 1000, keepAliveCount: 1 },
         via: 'native',
-      }, 'protected: the socket, the timeouts applied (ms), via native')
+      }, 'protected: the peer, the timeouts applied (ms), via native')
     }
     t.equal(report.kernelTimeoutInfo.length, 4, 'stallguard:kernel-timeout fired once per kernel abort')
     for (const info of report.kernelTimeoutInfo) {
