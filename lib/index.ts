@@ -16,6 +16,9 @@ export {
   type StallLayer,
 } from './errors'
 export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
+export { connector, type Connector, type ConnectorOptions } from './undici/connector'
+export { interceptors, type DeadlineOptions, type Interceptor, type RetryOptions } from './undici/interceptors'
+export type { ResolvedOptions, StallGuardOptions } from './options'
 export {
   StallGuardHttpAgent,
   StallGuardHttpsAgent,

@@ -140,3 +140,21 @@ export function mergeInstallOptions<T extends InstallShape>(fromEnv: T, explicit
   }
   return merged
 }
+
+/**
+ * An interceptor's options: an object (or nothing) with only the keys it
+ * takes, so `{ deadlin: 800 }` fails instead of meaning "no deadline".
+ */
+export function checkInterceptorOptions(options: unknown, keys: readonly Key[], what: string): StallGuardOptions {
+  if (options === undefined) return {}
+  if (options === null || typeof options !== 'object') {
+    throw invalidType('options', options, `an object of ${what} options (${keys.join(', ')})`)
+  }
+  for (const key of Object.keys(options)) {
+    if (!(keys as readonly string[]).includes(key)) {
+      throw invalidType(`options.${key}`, (options as Record<string, unknown>)[key],
+        `one of ${keys.join(', ')} (unknown option)`)
+    }
+  }
+  return options as StallGuardOptions
+}

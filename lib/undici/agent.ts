@@ -4,12 +4,11 @@
 // is: undici.request/stream/pipeline, undici's fetch, setGlobalDispatcher
 // (Node's built-in fetch), libraries that take a `dispatcher`.
 import { Agent, type Dispatcher } from 'undici'
-import { countRequestsOn } from './connection-reuse'
 import { dispatchArgumentsError, reportDispatchError } from './dispatch-arguments'
 import { guardedFactory } from './pool-factory'
 import { deadlineInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
-import { toCoreHandler } from './legacy-bridge'
+import { toCoreHandler } from './undici7-compat'
 import { toHandlerApi } from './legacy-handler'
 import { retryInterceptor } from './retry-interceptor'
 import { splitOptions, UNDICI_AGENT_KEYS, type StallGuardOptions } from '../options'
@@ -39,17 +38,13 @@ export class StallGuardAgent extends Agent {
     const { resolved, rest: agentOptions } = splitOptions<Agent.Options>(options, UNDICI_AGENT_KEYS,
       'an object of undici Agent options plus tcp, deadline and retry')
     const { tcp: timeouts, deadline: deadlineMs, retry: retries } = resolved
-    const guard = {
-      timeouts,
-      // Only the retry rule needs to know whether a connection was reused.
-      onSocket: retries > 0 ? countRequestsOn : undefined,
-    }
+    const guard = { timeouts }
     // The connector is built per pool, from the options undici gives that
     // pool (pool-factory.ts); undici's Agent keeps `connect` and the rest as usual.
     super({ ...agentOptions, factory: guardedFactory(agentOptions.factory, agentOptions.connect, guard) })
 
     // Outermost first: the deadline spans every retry attempt. Whatever
-    // reaches undici's core goes in the API that core speaks (legacy-bridge).
+    // reaches undici's core goes in the API that core speaks (undici7-compat).
     const base: Dispatch = (opts, handler) => super.dispatch(opts, toCoreHandler(handler))
     this.#dispatch = deadlineInterceptor({ deadline: deadlineMs })(retryInterceptor({ retry: retries })(base))
   }

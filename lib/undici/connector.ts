@@ -23,6 +23,12 @@ export type ConnectorOptions = BuildOptions & {
   tcp?: TcpTimeouts | false | undefined
   /** Plain-text HTTP/2 (h2c) on every connection this connector opens. */
   useH2c?: boolean | undefined
+  /**
+   * A connector to protect instead of building undici's (the other
+   * connector options then do not apply): e.g. the one ProxyAgent hands its
+   * `clientFactory`/`factory` for the connection to the proxy.
+   */
+  connect?: Connector | undefined
 }
 
 export interface GuardOptions {
@@ -129,11 +135,20 @@ export function guardedUndiciConnector(build: BuildOptions, guard: GuardOptions)
  *
  * @example
  * new Pool(origin, { connect: connector({ tcp: { userTimeout: 5000 } }) })
+ * // The connection to a proxy: ProxyAgent hands its own connector for it to
+ * // `clientFactory` (CONNECT) and `factory` (undici 8, plain-http targets).
+ * const protect = (origin, opts) => new Pool(origin, { ...opts, connect: connector({ tcp, connect: opts.connect }) })
+ * new ProxyAgent({ uri, clientFactory: protect, factory: protect })
  */
 export function connector(options: ConnectorOptions = {}): Connector {
   if (options === null || typeof options !== 'object') {
     throw invalidType('options', options, 'an object of undici connect options plus tcp')
   }
-  const { tcp, ...build } = options
-  return guardedUndiciConnector(build as BuildOptions, { timeouts: resolveTcp(tcp) })
+  const { tcp, connect, ...build } = options
+  const timeouts = resolveTcp(tcp)
+  if (connect !== undefined) {
+    if (typeof connect !== 'function') throw invalidType('connect', connect, 'an undici connector (a function)')
+    return guardConnector(() => connect, { timeouts })
+  }
+  return guardedUndiciConnector(build as BuildOptions, { timeouts })
 }

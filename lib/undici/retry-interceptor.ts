@@ -9,7 +9,7 @@
 // dead one is gone, so normally a new one): there is no overloaded server to
 // back off from.
 import type { Dispatcher } from 'undici'
-import { armProbe, ConnectionProbe } from './connection-reuse'
+import { ConnectionProbe, kConnectionProbe, watchConnectionReuse } from './connection-reuse'
 import {
   ForwardingHandler,
   type Dispatch,
@@ -74,10 +74,9 @@ class StaleConnectionRetry extends ForwardingHandler {
     this.#retriesLeft = retriesLeft
   }
 
-  override onRequestStart(controller: DispatchController, context: unknown): void {
-    super.onRequestStart(controller, context)
-    // Armed last, so only this request's sendHeaders can answer (see connection-reuse).
-    if (!controller.aborted) armProbe(this.#probe)
+  /** undici's Request holds this handler: its sendHeaders event finds the probe here (see connection-reuse). */
+  get [kConnectionProbe](): ConnectionProbe {
+    return this.#probe
   }
 
   // undici calls this when the parser sees the first byte of the response.
@@ -125,6 +124,7 @@ export interface RetryInterceptorOptions {
 
 export function retryInterceptor(options: RetryInterceptorOptions = {}): (dispatch: Dispatch) => Dispatch {
   const retries = resolveRetry(options.retry)
+  if (retries > 0) watchConnectionReuse()
   return (dispatch) => {
     if (retries === 0) return dispatch
     return function stallguardRetry(opts, handler) {
