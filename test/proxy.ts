@@ -77,7 +77,7 @@ t.test('install() says what it cannot apply to a kept dispatcher: the stale-conn
   t.match(report?.warnings, [{
     name: 'StallGuardWarning',
     code: 'STALLGUARD_KEPT_CLIENT',
-    message: /the global dispatcher is a ProxyAgent \(kept: kernel timeouts on its connections; retry not applied to it\)/,
+    message: /the global dispatcher \(ProxyAgent\) \(kept: kernel timeouts on its connections; retry not applied to it\)/,
   }])
 })
 

@@ -89,7 +89,7 @@ type Plan<T> = { replace: T } | { keep: string }
 
 function describeKept(what: string, value: unknown): string {
   const name = (value as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof value
-  return `${what} is a ${name}`
+  return `${what} (${name})`
 }
 
 /**
@@ -193,21 +193,21 @@ export function install(options?: InstallOptions): Uninstall {
  * interceptor handlers in the API undici 7 and 8 speak.
  */
 function withDeadline(kept: Dispatcher, ms: number): Dispatcher | undefined {
-  if (ms <= 0 || typeof kept.compose !== 'function' || !ownsBothSlots(kept)) return undefined
+  if (ms <= 0 || typeof kept.compose !== 'function' || !speaksOurHandlerApi(kept)) return undefined
   return kept.compose(deadlineInterceptor({ deadline: ms }) as unknown as Dispatcher.DispatcherComposeInterceptor)
 }
 
 /**
- * undici keeps the global dispatcher in two slots: `.2` (read by undici >= 8)
- * and `.1` (read by older copies and Node's bundled fetch). undici 8's
- * setGlobalDispatcher puts a legacy-API wrapper in `.1`; when the
- * application's undici is newer than ours, what we read is that wrapper, and
- * a dispatcher composed over it would be handed handlers it cannot speak.
- * Compose only when both slots hold the dispatcher we read.
+ * undici keeps the global dispatcher in two slots: `.1` (read by undici <= 7
+ * and Node's bundled fetch) and `.2` (written by undici >= 7, read by 8).
+ * Our interceptor speaks the handler API of undici 7 and 8, so compose only
+ * over a dispatcher that slot `.2` holds too: one set by undici 6 (Node 22's
+ * bundled copy, say) is only in `.1` and takes only the older API; and when
+ * the application's undici is newer than ours, what we read from `.1` is
+ * undici 8's legacy wrapper, not the dispatcher itself.
  */
-function ownsBothSlots(dispatcher: Dispatcher): boolean {
-  const current = (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.2')]
-  return current === undefined || current === dispatcher
+function speaksOurHandlerApi(dispatcher: Dispatcher): boolean {
+  return (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.2')] === dispatcher
 }
 
 /**

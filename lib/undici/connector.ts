@@ -34,8 +34,6 @@ export type ConnectorOptions = BuildOptions & {
 export interface GuardOptions {
   /** Kernel timeouts for every socket; undefined leaves sockets as undici makes them. */
   timeouts: ResolvedTcpTimeouts | undefined
-  /** Called with every socket handed to undici (used to count requests per connection). */
-  onSocket?: ((socket: net.Socket) => void) | undefined
 }
 
 /**
@@ -81,7 +79,7 @@ export function guardConnector(
   guard: GuardOptions,
   owned = false,
 ): Connector {
-  const { timeouts, onSocket } = guard
+  const { timeouts } = guard
   const protect = (socket: unknown): void => {
     // A custom connector may return a non-TCP stream (tests, tunnels): leave it alone.
     if (timeouts !== undefined && socket instanceof net.Socket) applyResolvedTimeouts(socket, timeouts, { owned })
@@ -98,7 +96,6 @@ export function guardConnector(
         // connectors that only hand it over here. For the same socket it is a
         // no-op (see applyResolvedTimeouts).
         protect(socket)
-        onSocket?.(socket)
       } catch (setupErr) {
         // Never hand undici a socket we failed to set up, nor leave it open.
         socket.destroy()
