@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { KernelTimeoutError, StallGuardAgent } from 'stallguard'
 
-const MARKER = 'STALLGUARD_DEMO_NETNS'
+const MARKER = 'SG_DEMO_NETNS'
 const USER_TIMEOUT_MS = 3000
 const GIVE_UP_MS = 20_000
 const TABLE = 'stallguard_demo'

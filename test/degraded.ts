@@ -33,7 +33,7 @@ async function connectedSocket(t: Test): Promise<net.Socket> {
 function collectWarnings(t: Test): Error[] {
   const warnings: Error[] = []
   const onWarning = (w: Error) => {
-    if ((w as NodeJS.ErrnoException).code === 'STALLGUARD_DEGRADED') warnings.push(w)
+    if ((w as NodeJS.ErrnoException).code === 'SG_WARN_DEGRADED') warnings.push(w)
   }
   process.on('warning', onWarning)
   t.teardown(() => process.off('warning', onWarning))
@@ -144,7 +144,7 @@ t.test('no binding: Node keepalive, capabilities as the kernel sees them, one on
   first.setKeepAlive(true, 5000)
   t.same(held(first), kernel, 'turned back on: our values again, not the caller-supplied idle alone')
 
-  t.throws(() => api.readSocketTimeouts(first), { code: 'ERR_STALLGUARD_UNSUPPORTED', message: /No native build/ })
+  t.throws(() => api.readSocketTimeouts(first), { code: 'SG_ERR_UNSUPPORTED', message: /No native build/ })
   t.equal(api.tcpInfo(first), undefined)
   t.equal(first.destroyed, false, 'the socket keeps working')
 })
@@ -179,7 +179,7 @@ t.test('Windows: no binding is even looked for; the warning names the reason and
   t.match(message, /kernel timeouts off \(Node exposes no socket descriptors on win32\)/)
   t.match(message, /Fix: set per-request deadlines; the kernel layer needs Linux, macOS or FreeBSD\.$/)
   t.notMatch(message, /npm rebuild/, 'no compiler remedy where a compiled binding could do nothing')
-  t.throws(() => api.readSocketTimeouts(socket), { code: 'ERR_STALLGUARD_UNSUPPORTED', message: /win32/ })
+  t.throws(() => api.readSocketTimeouts(socket), { code: 'SG_ERR_UNSUPPORTED', message: /win32/ })
   // Node's setKeepAlive really ran (here on Linux, the same call Windows gets).
   t.equal(held(socket).keepAliveIdle, 2000)
 })

@@ -76,7 +76,7 @@ t.test('what the application configured stays: a proxy dispatcher (composed with
     },
     withoutDeadline: { dispatcherIsKept: true, channel: true },
     restored: { ...allTrue, channel: false },
-    warnings: ['STALLGUARD_KEPT_CLIENT'],
+    warnings: ['SG_WARN_KEPT_CLIENT'],
   })
 })
 

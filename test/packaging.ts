@@ -157,7 +157,7 @@ t.test('a platform with no prebuild and no compiler still installs, and runs deg
   const { capabilities, warnings } = probe()
   t.match(capabilities, { native: false, binding: undefined, userTimeout: false, reason: /^binding not loaded: No native build was found/ })
   t.equal(warnings.length, 1, 'exactly one warning')
-  t.equal(warnings[0]?.code, 'STALLGUARD_DEGRADED')
+  t.equal(warnings[0]?.code, 'SG_WARN_DEGRADED')
   t.notMatch(warnings[0]?.message, /\n/, 'one line')
   t.match(warnings[0]?.message, /install a C\+\+ toolchain \(python3, make, g\+\+\) and run `npm rebuild stallguard`, or run on a platform with a prebuild \(linux-x64 or linux-arm64 with glibc\)/)
 })

@@ -76,7 +76,7 @@ t.test('install() says what it cannot apply to a kept dispatcher: the stale-conn
   t.equal(proxy.tunnels.length, 1)
   t.match(report?.warnings, [{
     name: 'StallGuardWarning',
-    code: 'STALLGUARD_KEPT_CLIENT',
+    code: 'SG_WARN_KEPT_CLIENT',
     message: /the global dispatcher \(ProxyAgent\) \(kept: kernel timeouts on its connections; retry not applied to it\)/,
   }])
 })

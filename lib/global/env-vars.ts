@@ -62,7 +62,7 @@ export function closestEnvVar(name: string): EnvVarName | undefined {
   return bestDistance <= limit ? (best as EnvVarName) : undefined
 }
 
-export type UnknownEnvError = TypeError & { code: 'ERR_STALLGUARD_UNKNOWN_ENV'; names: string[] }
+export type UnknownEnvError = TypeError & { code: 'SG_ERR_UNKNOWN_ENV'; names: string[] }
 
 /**
  * Refuse STALLGUARD_* names stallguard does not read (case-insensitive:
@@ -86,7 +86,7 @@ export function checkEnvNames(env: Record<string, string | undefined>): void {
     `stallguard: unknown environment variable${unknown.length > 1 ? 's' : ''} ${described.join(', ')}; ` +
       `stallguard reads ${KNOWN.join(', ')}`,
   ) as UnknownEnvError
-  err.code = 'ERR_STALLGUARD_UNKNOWN_ENV'
+  err.code = 'SG_ERR_UNKNOWN_ENV'
   err.names = unknown
   throw err
 }

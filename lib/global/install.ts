@@ -234,5 +234,5 @@ function warnKept(plan: Record<string, Plan<object>>, options: Omit<InstallOptio
   }
   if (notes.length === 0) return
   process.emitWarning(`stallguard: install() kept what the application configured, so its requests go where they went: ${notes.join('; ')}`,
-    { type: 'StallGuardWarning', code: 'STALLGUARD_KEPT_CLIENT' })
+    { type: 'StallGuardWarning', code: 'SG_WARN_KEPT_CLIENT' })
 }

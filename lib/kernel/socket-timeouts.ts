@@ -99,7 +99,7 @@ let warned = false
 function warnOnce(message: string): void {
   if (warned) return
   warned = true
-  process.emitWarning(message, { type: 'StallGuardWarning', code: 'STALLGUARD_DEGRADED' })
+  process.emitWarning(message, { type: 'StallGuardWarning', code: 'SG_WARN_DEGRADED' })
 }
 
 function fdOf(socket: GuardedSocket): number {
@@ -404,7 +404,7 @@ function requireDescriptor(socket: net.Socket, what: string): number {
   }
   const reason = unavailableReason()
   if (!nativeUsable) {
-    throw new StallGuardError(`stallguard: cannot ${what}: ${reason}`, 'ERR_STALLGUARD_UNSUPPORTED', 'kernel')
+    throw new StallGuardError(`stallguard: cannot ${what}: ${reason}`, 'SG_ERR_UNSUPPORTED', 'kernel')
   }
   const fd = fdOf(socket as GuardedSocket)
   if (fd < 0) {
