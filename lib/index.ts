@@ -12,9 +12,15 @@ export { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './kernel/tcp-options'
 export {
   DeadlineExceededError,
   KernelTimeoutError,
+  StalledStreamError,
   StallGuardError,
+  type RequestSnapshot,
   type StallLayer,
+  type StreamDirection,
 } from './errors'
+export { dumpInflightOn, inflight, type InflightRequest, type TcpInfoSummary } from './watch/inflight'
+export { AWS_MIN_THROUGHPUT, type MinThroughput, type MinThroughputOption } from './watch/throughput'
+export { deadlineInterceptor, minThroughputInterceptor } from './undici/deadline-interceptor'
 export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
 export {
   StallGuardHttpAgent,

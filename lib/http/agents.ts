@@ -7,10 +7,12 @@ import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { resolveDeadline } from '../deadline'
-import { armRequestDeadline, forwardSocketErrors } from './request-guard'
+import { forwardSocketErrors, watchRequest } from './request-guard'
 import { applyResolvedTimeouts } from '../kernel/socket-timeouts'
 import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
 import { invalidType } from '../validate'
+import { listInflight, type InflightRequest } from '../watch/inflight'
+import { resolveMinThroughput, type MinThroughput, type MinThroughputOption } from '../watch/throughput'
 
 /** What both agents add to Node's agent options. */
 export interface StallGuardAgentExtras {
@@ -25,6 +27,12 @@ export interface StallGuardAgentExtras {
    * A request's own `deadline` option overrides it.
    */
   deadline?: number
+  /**
+   * Smallest average body rate (upload and download), off by default:
+   * `{ bytesPerSecond, grace }`, `true` = 1 byte/s over 20 s. A request's
+   * own `minThroughput` overrides it.
+   */
+  minThroughput?: MinThroughputOption
 }
 
 export interface StallGuardHttpAgentOptions extends http.AgentOptions, StallGuardAgentExtras {}
@@ -33,11 +41,13 @@ export interface StallGuardHttpsAgentOptions extends https.AgentOptions, StallGu
 /** Request options with the per-request `deadline` (ms, 0 = none) the agents read. */
 export interface StallGuardRequestOptions extends https.RequestOptions {
   deadline?: number
+  minThroughput?: MinThroughputOption
 }
 
 interface Guard {
   tcp: ResolvedTcpTimeouts | undefined
   deadline: number
+  minThroughput: MinThroughput | undefined
 }
 
 type ConnectionCallback = (err: Error | null, stream: Duplex) => void
@@ -49,7 +59,7 @@ function configure<T extends http.AgentOptions>(
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw invalidType('options', options, 'an object of agent options')
   }
-  const { tcp, deadline, ...rest } = options ?? ({} as T & StallGuardAgentExtras)
+  const { tcp, deadline, minThroughput, ...rest } = options ?? ({} as T & StallGuardAgentExtras)
   // Same wording as StallGuardAgent: both front doors take the same `tcp`.
   if (tcp !== false && tcp !== undefined && (tcp === null || typeof tcp !== 'object')) {
     throw invalidType('tcp', tcp, 'an object of TCP timeouts or false')
@@ -63,7 +73,12 @@ function configure<T extends http.AgentOptions>(
   if (rest.keepAliveMsecs === undefined && resolved && resolved.keepAliveIdleSeconds > 0) {
     agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
   }
-  return { guard: { tcp: resolved, deadline: resolveDeadline(deadline, 'deadline') }, agentOptions }
+  const guard = {
+    tcp: resolved,
+    deadline: resolveDeadline(deadline, 'deadline'),
+    minThroughput: resolveMinThroughput(minThroughput, 'minThroughput'),
+  }
+  return { guard, agentOptions }
 }
 
 /** Put the kernel options on a new socket; on failure destroy it and return why. */
@@ -121,15 +136,20 @@ function addGuarded(
   const req = args[0] as http.ClientRequest
   const options: unknown = args[1]
   const own = options !== null && typeof options === 'object'
-    ? (options as { deadline?: unknown }).deadline
-    : undefined
+    ? (options as { deadline?: unknown; minThroughput?: unknown; port?: unknown })
+    : {}
   // Validate before the agent opens anything for this request; the error
   // surfaces from http.request() like Node's own option errors.
-  const deadline = own === undefined ? guard.deadline : resolveDeadline(own, 'options.deadline')
+  const deadline = own.deadline === undefined ? guard.deadline : resolveDeadline(own.deadline, 'options.deadline')
+  const floor = own.minThroughput === undefined
+    ? guard.minThroughput
+    : resolveMinThroughput(own.minThroughput, 'options.minThroughput')
+  const port = Number(own.port) || (agent as unknown as { defaultPort: number }).defaultPort
+  // Listed in flight from the moment the agent accepts it (queued included).
+  watchRequest(req, { method: req.method, origin: `${req.protocol}//${req.host}`, port, path: req.path }, { deadline, floor, owner: agent })
   // Node passes (req, options); arguments also carries the pre-0.11
   // (req, host, port, localAddress) form through untouched.
   base.apply(agent, args as unknown as Parameters<AddRequest>)
-  if (deadline > 0) armRequestDeadline(agent, req, deadline)
 }
 
 const httpAddRequest = (http.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest
@@ -157,6 +177,11 @@ export class StallGuardHttpAgent extends http.Agent {
   addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {
     addGuarded(this, httpAddRequest, this.#guard, arguments)
   }
+
+  /** This agent's open requests: phase, age, bytes, the socket's TCP_INFO summary (redacted). */
+  inflight(): InflightRequest[] {
+    return listInflight(this)
+  }
 }
 
 /** The https counterpart of {@link StallGuardHttpAgent}; TLS sessions are cached as usual. */
@@ -175,5 +200,10 @@ export class StallGuardHttpsAgent extends https.Agent {
 
   addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {
     addGuarded(this, httpsAddRequest, this.#guard, arguments)
+  }
+
+  /** This agent's open requests: phase, age, bytes, the socket's TCP_INFO summary (redacted). */
+  inflight(): InflightRequest[] {
+    return listInflight(this)
   }
 }

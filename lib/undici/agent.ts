@@ -7,13 +7,15 @@ import { Agent, type Dispatcher } from 'undici'
 import { countRequestsOn } from './connection-reuse'
 import { guardedConnector } from './connector'
 import { resolveDeadline } from '../deadline'
-import { deadlineInterceptor } from './deadline-interceptor'
+import { watchInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { toCoreHandler } from './legacy-bridge'
 import { toHandlerApi } from './legacy-handler'
 import { resolveRetry, retryInterceptor } from './retry-interceptor'
 import { resolveTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
 import { invalidType } from '../validate'
+import { listInflight, type InflightRequest } from '../watch/inflight'
+import { resolveMinThroughput, type MinThroughputOption } from '../watch/throughput'
 
 declare module 'undici' {
   namespace Dispatcher {
@@ -42,6 +44,12 @@ export interface StallGuardAgentOptions extends Agent.Options {
    * once, a number = that many retries, `false`/0 = never.
    */
   retry?: boolean | number | undefined
+  /**
+   * Smallest average body rate (upload and download), off by default:
+   * `{ bytesPerSecond, grace }`, `true` = 1 byte/s over 20 s (AWS's stalled
+   * stream protection). A request's own `minThroughput` wins.
+   */
+  minThroughput?: MinThroughputOption
 }
 
 export class StallGuardAgent extends Agent {
@@ -51,7 +59,7 @@ export class StallGuardAgent extends Agent {
     if (options === null || typeof options !== 'object') {
       throw invalidType('options', options, 'an object of undici Agent options plus tcp, deadline and retry')
     }
-    const { tcp, deadline, retry, ...agentOptions } = options
+    const { tcp, deadline, retry, minThroughput, ...agentOptions } = options
     // All of ours are checked here, before any request: a typo fails at startup.
     if (tcp !== false && tcp !== undefined && (tcp === null || typeof tcp !== 'object')) {
       throw invalidType('tcp', tcp, 'an object of TCP timeouts or false')
@@ -63,6 +71,7 @@ export class StallGuardAgent extends Agent {
     const timeouts = tcp === false ? undefined : resolveTcpTimeouts(tcp, 'tcp')
     const deadlineMs = resolveDeadline(deadline, 'deadline')
     const retries = resolveRetry(retry, 'retry')
+    const floor = resolveMinThroughput(minThroughput, 'minThroughput')
 
     super({
       ...agentOptions,
@@ -76,12 +85,17 @@ export class StallGuardAgent extends Agent {
     // Outermost first: the deadline spans every retry attempt. Whatever
     // reaches undici's core goes in the API that core speaks (legacy-bridge).
     const base: Dispatch = (opts, handler) => super.dispatch(opts, toCoreHandler(handler))
-    this.#dispatch = deadlineInterceptor({ deadline: deadlineMs })(retryInterceptor({ retry: retries })(base))
+    this.#dispatch = watchInterceptor({ deadline: deadlineMs, minThroughput: floor, owner: this })(retryInterceptor({ retry: retries })(base))
   }
 
   override dispatch(opts: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     // Not an object: let undici raise its usual InvalidArgumentError.
     if (handler === null || typeof handler !== 'object') return super.dispatch(opts, handler)
     return this.#dispatch(opts, toHandlerApi(handler))
+  }
+
+  /** This agent's open requests: phase, age, bytes sent and received (redacted). */
+  inflight(): InflightRequest[] {
+    return listInflight(this)
   }
 }
