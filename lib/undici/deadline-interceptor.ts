@@ -98,6 +98,8 @@ class WatchHandler extends ForwardingHandler implements RequestProbe {
   #phase: RequestPhase = 'queued'
   #sent = 0
   #received = 0
+  /** undici reported upload progress for this attempt (it does not for HTTP/2 stream bodies). */
+  #uploadReported = false
   readonly #body: unknown
   readonly tracker: RequestTracker
 
@@ -122,7 +124,9 @@ class WatchHandler extends ForwardingHandler implements RequestProbe {
 
   heldByCaller(direction: StreamDirection): boolean {
     if (direction === 'download') return this.#controller?.paused === true
-    return bodyWaitsForCaller(this.#body)
+    // Progress nobody reports cannot be measured: such an upload is left to
+    // the deadline rather than failed for moving "0 bytes".
+    return !this.#uploadReported || bodyWaitsForCaller(this.#body)
   }
 
   fail(err: Error): void {
@@ -148,10 +152,12 @@ class WatchHandler extends ForwardingHandler implements RequestProbe {
     if (this.#settled) return
     this.#controller = controller
     this.#phase = 'sending'
+    this.#uploadReported = false
     super.onRequestStart(controller, context)
   }
 
   override onBodySent(chunk: unknown, ...rest: unknown[]): void {
+    this.#uploadReported = true
     this.#sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as { length?: number } | null)?.length ?? 0
     super.onBodySent(chunk, ...rest)
   }
