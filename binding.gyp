@@ -17,6 +17,9 @@
           "sources": ["binding/sockopt_posix.cc"]
         }, {
           "sources": ["binding/sockopt_unsupported.cc"]
+        }],
+        ["OS == \"linux\"", {
+          "sources": ["binding/tcp_info_linux.cc"]
         }]
       ]
     }

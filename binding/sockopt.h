@@ -44,6 +44,21 @@ struct sg_tcp_info {
   uint32_t last_data_sent_ms;
   uint32_t last_data_recv_ms;
   uint32_t last_ack_recv_ms;
+  uint32_t snd_mss;       // bytes per segment: turns `unacked` into an estimate in bytes
+
+  // Counters newer kernels add at the end of struct tcp_info. Each group is
+  // present only when both the headers this was built with and the running
+  // kernel have it (an older kernel returns a shorter struct).
+  bool has_bytes_acked;     // Linux >= 4.1
+  uint64_t bytes_acked;     // bytes the peer acknowledged
+  uint64_t bytes_received;  // bytes received from the peer
+  bool has_notsent_bytes;   // Linux >= 4.6
+  uint32_t notsent_bytes;   // bytes queued and not yet sent (zero window, congestion)
+  bool has_bytes_sent;      // Linux >= 4.19
+  uint64_t bytes_sent;      // data bytes sent, retransmissions included
+  uint64_t bytes_retrans;   // data bytes retransmitted
+  bool has_snd_wnd;         // Linux >= 5.4
+  uint32_t snd_wnd;         // the peer's advertised receive window, bytes (0: it stopped reading)
 };
 
 void sg_get_capabilities(sg_capabilities* out);

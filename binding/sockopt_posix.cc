@@ -152,30 +152,10 @@ int sg_get_timeouts(int fd, sg_timeouts* out, const char** failed_option) {
   return 0;
 }
 
+#if !defined(__linux__)
+// TCP_INFO is Linux's (tcp_info_linux.cc); the BSDs' struct differs.
 int sg_get_tcp_info(int fd, sg_tcp_info* out) {
-#if defined(__linux__) && defined(TCP_INFO)
-  struct tcp_info info;
-  memset(&info, 0, sizeof(info));
-  socklen_t len = sizeof(info);
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return -errno;
-  out->state = info.tcpi_state;
-  out->ca_state = info.tcpi_ca_state;
-  out->retransmits = info.tcpi_retransmits;
-  out->probes = info.tcpi_probes;
-  out->backoff = info.tcpi_backoff;
-  out->rto_us = info.tcpi_rto;
-  out->rtt_us = info.tcpi_rtt;
-  out->rttvar_us = info.tcpi_rttvar;
-  out->snd_cwnd = info.tcpi_snd_cwnd;
-  out->unacked = info.tcpi_unacked;
-  out->lost = info.tcpi_lost;
-  out->total_retrans = info.tcpi_total_retrans;
-  out->last_data_sent_ms = info.tcpi_last_data_sent;
-  out->last_data_recv_ms = info.tcpi_last_data_recv;
-  out->last_ack_recv_ms = info.tcpi_last_ack_recv;
-  return 0;
-#else
   (void)fd; (void)out;
   return UV_ENOTSUP;
-#endif
 }
+#endif

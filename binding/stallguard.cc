@@ -120,6 +120,19 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
   out.Set("lastDataSent", t.last_data_sent_ms);
   out.Set("lastDataRecv", t.last_data_recv_ms);
   out.Set("lastAckRecv", t.last_ack_recv_ms);
+  out.Set("sndMss", t.snd_mss);
+  // Absent (not 0) where the kernel or the build has no such counter.
+  // Byte counters are 64-bit; a double holds them exactly up to 2^53 (8 PiB).
+  if (t.has_bytes_acked) {
+    out.Set("bytesAcked", Napi::Number::New(env, static_cast<double>(t.bytes_acked)));
+    out.Set("bytesReceived", Napi::Number::New(env, static_cast<double>(t.bytes_received)));
+  }
+  if (t.has_notsent_bytes) out.Set("notSentBytes", t.notsent_bytes);
+  if (t.has_bytes_sent) {
+    out.Set("bytesSent", Napi::Number::New(env, static_cast<double>(t.bytes_sent)));
+    out.Set("bytesRetrans", Napi::Number::New(env, static_cast<double>(t.bytes_retrans)));
+  }
+  if (t.has_snd_wnd) out.Set("sndWnd", t.snd_wnd);
   return out;
 }
 

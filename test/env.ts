@@ -129,3 +129,48 @@ t.test('precedence: defaults < env < explicit options, key by key', async (t) =>
   t.throws(() => effectiveOptions({ env: { STALLGUARD_DEADLINE: 'x' }, deadline: 5 }), { message: /STALLGUARD_DEADLINE/ },
     'a bad env value fails even when code sets the same option')
 })
+
+t.test('typos fail loudly: an unknown STALLGUARD_* name is refused with the closest known one', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['STALLGUARD_USER_TIMEOUT', 'STALLGUARD_TCP_USER_TIMEOUT'],
+    ['STALLGUARD_DEADLIEN', 'STALLGUARD_DEADLINE'],
+    ['STALLGUARD_TCP_KEEPALIVE_INTERVALL', 'STALLGUARD_TCP_KEEPALIVE_INTERVAL'],
+    ['STALLGUARD_KEEPALIVE_COUNT', 'STALLGUARD_TCP_KEEPALIVE_COUNT'],
+    ['stallguard_deadline', 'STALLGUARD_DEADLINE'],
+    ['STALLGUARD_RETRIES', 'STALLGUARD_RETRY'],
+  ]
+  for (const [typo, meant] of cases) {
+    t.throws(() => optionsFromEnv({ [typo]: '3s' }), {
+      name: 'TypeError',
+      code: 'ERR_STALLGUARD_UNKNOWN_ENV',
+      names: [typo],
+      message: new RegExp(`^stallguard: unknown environment variable ${typo} \\(did you mean ${meant}\\?\\); stallguard reads STALLGUARD_TCP_USER_TIMEOUT, `),
+    }, `${typo} → did you mean ${meant}?`)
+  }
+  t.throws(() => optionsFromEnv({ STALLGUARD_COLOUR: 'blue' }), {
+    code: 'ERR_STALLGUARD_UNKNOWN_ENV', message: /unknown environment variable STALLGUARD_COLOUR; stallguard reads /,
+  }, 'nothing close: no suggestion, the known names are listed')
+  t.throws(() => optionsFromEnv({ STALLGUARD_USER_TIMEOUT: '3s', STALLGUARD_DEADLIEN: '1s', STALLGUARD_DEADLINE: '2s' }), {
+    names: ['STALLGUARD_USER_TIMEOUT', 'STALLGUARD_DEADLIEN'],
+    message: /variables STALLGUARD_USER_TIMEOUT \(did you mean STALLGUARD_TCP_USER_TIMEOUT\?\), STALLGUARD_DEADLIEN \(did you mean STALLGUARD_DEADLINE\?\)/,
+  }, 'every unknown name is reported at once')
+  t.throws(() => effectiveOptions({ env: { STALLGUARD_USER_TIMEOUT: '3s' }, tcp: { userTimeout: 1000 } }),
+    { code: 'ERR_STALLGUARD_UNKNOWN_ENV' }, 'install() refuses it too, even when code sets the option')
+  t.same(optionsFromEnv({ STALLGUARD_TEST_NETNS: '1', STALLGUARD_MIN_THROUGHPUT: '', STALLGUARD_DUMP_SIGNAL: '' }), {},
+    "the test harness's own STALLGUARD_TEST_* names and every known name pass")
+  t.same(effectiveOptions({ env: false }), {}, 'env: false reads (and checks) nothing')
+})
+
+t.test('the preload stops the process on a misspelled variable', async (t) => {
+  const { spawnSync } = await import('node:child_process')
+  // The shipped preload (dist/, built by `npm run build`), as an operator would use it.
+  const register = require.resolve('stallguard/register')
+  const run = spawnSync(process.execPath, ['--require', register, '-e', 'console.log("app ran")'], {
+    env: { ...process.env, STALLGUARD_USER_TIMEOUT: '3s' },
+    encoding: 'utf8',
+  })
+  t.not(run.status, 0, 'non-zero exit')
+  t.notMatch(run.stdout, /app ran/, 'the application never started')
+  t.match(run.stderr, /unknown environment variable STALLGUARD_USER_TIMEOUT \(did you mean STALLGUARD_TCP_USER_TIMEOUT\?\)/)
+  t.match(run.stderr, /code: 'ERR_STALLGUARD_UNKNOWN_ENV'/)
+})

@@ -4,6 +4,7 @@
 // variable, the value and the accepted form: a typo must never quietly
 // become a default.
 import { MAX_RETRIES } from '../undici/retry-interceptor'
+import { checkEnvNames, type EnvVarName } from './env-vars'
 import type { InstallOptions } from './install'
 import {
   KEEPALIVE_MAX_COUNT,
@@ -29,7 +30,7 @@ interface DurationRule {
 }
 
 /** Trimmed, lower-cased value; undefined when unset or empty (`VAR=` in a shell or compose file). */
-function read(env: Env, name: string): string | undefined {
+function read(env: Env, name: EnvVarName): string | undefined {
   const raw = env[name]
   if (raw === undefined) return undefined
   const value = raw.trim().toLowerCase()
@@ -42,7 +43,7 @@ function durationForm(rule: DurationRule): string {
 }
 
 /** Milliseconds; 0 for 0/off; undefined when unset. */
-function duration(env: Env, name: string, rule: DurationRule): number | undefined {
+function duration(env: Env, name: EnvVarName, rule: DurationRule): number | undefined {
   const value = read(env, name)
   if (value === undefined) return undefined
   if (OFF.has(value)) return 0
@@ -57,7 +58,7 @@ function duration(env: Env, name: string, rule: DurationRule): number | undefine
 }
 
 /** A whole number in [1, max]; 0 for 0/off; undefined when unset. */
-function count(env: Env, name: string, max: number, off: string): number | undefined {
+function count(env: Env, name: EnvVarName, max: number, off: string): number | undefined {
   const value = read(env, name)
   if (value === undefined) return undefined
   if (OFF.has(value)) return 0
@@ -69,7 +70,7 @@ function count(env: Env, name: string, max: number, off: string): number | undef
 }
 
 /** undici retry: true = once (the agent's default), false = never, n = up to n times. */
-function retries(env: Env, name: string): boolean | number | undefined {
+function retries(env: Env, name: EnvVarName): boolean | number | undefined {
   const value = read(env, name)
   if (value === undefined) return undefined
   if (OFF.has(value)) return false
@@ -77,7 +78,7 @@ function retries(env: Env, name: string): boolean | number | undefined {
   return count(env, name, MAX_RETRIES, 'no retries (also off/false; on/true retries once)')
 }
 
-function flag(env: Env, name: string): boolean | undefined {
+function flag(env: Env, name: EnvVarName): boolean | undefined {
   const value = read(env, name)
   if (value === undefined) return undefined
   if (ON.has(value)) return true
@@ -91,9 +92,11 @@ const orSystemDefault = (ms: number | undefined): number | false | undefined => 
 /**
  * Read the `STALLGUARD_*` variables into {@link install} options. Only the
  * variables that are set appear in the result; unset or empty ones leave
- * the option to explicit code or the defaults. Throws on any bad value.
+ * the option to explicit code or the defaults. Throws on any bad value, and
+ * on any STALLGUARD_* name it does not know (naming the closest known one).
  */
 export function optionsFromEnv(env: Env = process.env): InstallOptions {
+  checkEnvNames(env)
   const options: InstallOptions = {}
   const tcp: TcpTimeouts = {}
   const keepAlive = { max: KEEPALIVE_MAX_SECONDS * 1000, off: 'the system default' }

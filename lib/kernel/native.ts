@@ -44,6 +44,22 @@ export interface NativeTcpInfo {
   lastDataSent: number
   lastDataRecv: number
   lastAckRecv: number
+  /** Bytes per segment (turns `unacked` segments into an estimate in bytes). */
+  sndMss: number
+  // Absent where the kernel (or the headers the binding was built with) is
+  // older than the version named.
+  /** Bytes the peer acknowledged (Linux >= 4.1). */
+  bytesAcked?: number
+  /** Bytes received from the peer (Linux >= 4.1). */
+  bytesReceived?: number
+  /** Bytes queued but not yet sent: a closed window or congestion holds them back (Linux >= 4.6). */
+  notSentBytes?: number
+  /** Data bytes sent, retransmissions included (Linux >= 4.19). */
+  bytesSent?: number
+  /** Data bytes retransmitted (Linux >= 4.19). */
+  bytesRetrans?: number
+  /** The peer's advertised receive window in bytes; 0 = it stopped reading (Linux >= 5.4). */
+  sndWnd?: number
 }
 
 export interface NativeBinding {

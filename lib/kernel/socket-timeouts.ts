@@ -1,7 +1,9 @@
 // The public socket-level API: put kernel timeouts on a net/tls socket, read
 // them back, read TCP_INFO, and report what this platform can do.
 import net from 'node:net'
-import { KernelTimeoutError, StallGuardError } from '../errors'
+import { announceProtected } from '../diagnostics/protected'
+import { StallGuardError } from '../errors'
+import { nameKernelTimeout, type RememberedPeer } from './kernel-timeout'
 import { native, type NativeTcpInfo } from './native'
 import {
   resolveTcpTimeouts,
@@ -12,7 +14,7 @@ import { invalidType } from '../validate'
 
 const kState = Symbol('stallguard.socketState')
 
-interface SocketState {
+interface SocketState extends RememberedPeer {
   timeouts: ResolvedTcpTimeouts
   /** True once our options reached the kernel for this socket's descriptor. */
   applied: boolean
@@ -140,8 +142,11 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   // before anyone else's listener.
   if (!state.waiting) {
     state.waiting = true
-    const onAttempt = (): void => {
+    const onAttempt = (address: string, port: number): void => {
       state.tcpAttempted = true
+      // The last attempt is the one that connects; remembered for error messages.
+      state.peerAddress = address
+      state.peerPort = port
       process.nextTick(() => {
         if (!guarded.connecting || guarded.destroyed || fdOf(guarded) < 0) return
         try {
@@ -178,6 +183,8 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
     waiting: false,
     tcpAttempted: false,
     nodeSetKeepAlive: socket.setKeepAlive,
+    peerAddress: undefined,
+    peerPort: undefined,
   }
   socket[kState] = state
 
@@ -209,19 +216,15 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
   }
 
   // A kernel abort surfaces as a plain `read ETIMEDOUT`; every path (read,
-  // write, connect, TLS) ends in destroy(err), so that is where we name it.
+  // write, connect, TLS) ends in destroy(err), so that is where we name it,
+  // while the descriptor (and with it TCP_INFO) still exists.
   const nodeDestroy = socket.destroy
   socket.destroy = function destroy(this: GuardedSocket, err?: Error, ...rest: unknown[]) {
     if (
       err !== undefined && err !== null && state.applied &&
       (err as NodeJS.ErrnoException).code === 'ETIMEDOUT' && !(err instanceof StallGuardError)
     ) {
-      // A connect that timed out has no peer yet; Node put the address on the error.
-      const sys = err as NodeJS.ErrnoException & { address?: string; port?: number }
-      err = new KernelTimeoutError(sys, state.timeouts, {
-        address: this.remoteAddress ?? sys.address,
-        port: this.remotePort ?? sys.port,
-      })
+      err = nameKernelTimeout(this, err, state.timeouts, state, tcpInfo(this))
     }
     return (nodeDestroy as (...args: unknown[]) => net.Socket).call(this, err, ...rest)
   } as net.Socket['destroy']
@@ -290,6 +293,7 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
   )
   state.applied = true
   state.keepAliveOurs = t.keepAlive
+  announceProtected(socket, t, 'native', state.peerAddress, state.peerPort)
 }
 
 /**
@@ -304,6 +308,7 @@ function fallback(socket: GuardedSocket, state: SocketState): void {
   if (!t.keepAlive) return
   ;(state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(
     socket, true, t.keepAliveIdleSeconds * 1000, t.keepAliveIntervalSeconds * 1000, t.keepAliveCount)
+  announceProtected(socket, t, 'fallback', state.peerAddress, state.peerPort)
 }
 
 /** Kernel timeouts as the kernel holds them, in milliseconds (0 = system default user timeout). */

@@ -29,7 +29,9 @@ if (enterNetns(t, __filename)) {
 
   t.test('SYN never answered, default connectTimeout (10 s): TCP_USER_TIMEOUT bounds the SYN retries', async (t) => {
     for (const o of await runAll(matrix(t, filter), synUnanswered)) {
-      assertFailed(t, o, { name: 'KernelTimeoutError', code: 'ETIMEDOUT', type: KernelTimeoutError, window: WRITE_WINDOW })
+      assertFailed(t, o, {
+        name: 'KernelTimeoutError', code: 'ETIMEDOUT', type: KernelTimeoutError, window: WRITE_WINDOW, shows: 'retransmissions',
+      })
       t.match(o.chain.find((l) => l.name === 'KernelTimeoutError')?.message ?? '', /connect ETIMEDOUT.*never answered the handshake/,
         `${o.label}: the message says the handshake went unanswered`)
     }

@@ -10,7 +10,7 @@ import { enterNetns, PacketFilter } from '../fixtures/netns'
 import { assertFailed } from '../fixtures/outcome'
 import { deathMidBody, silenceAfterRequest } from '../fixtures/stall-scenarios'
 
-const KERNEL = { name: 'KernelTimeoutError', code: 'ETIMEDOUT', type: KernelTimeoutError, window: IDLE_WINDOW }
+const KERNEL = { name: 'KernelTimeoutError', code: 'ETIMEDOUT', type: KernelTimeoutError, window: IDLE_WINDOW, shows: 'probes' } as const
 
 if (enterNetns(t, __filename)) {
   const filter = new PacketFilter()

@@ -12,7 +12,7 @@ import { assertFailed, assertSucceeded, FaultClock, settle } from '../fixtures/o
 import { deadPooledConnection, stalePooledConnection } from '../fixtures/stall-scenarios'
 import { sleep } from '../fixtures/timing'
 
-const KERNEL = { name: 'KernelTimeoutError', code: 'ETIMEDOUT', type: KernelTimeoutError, window: WRITE_WINDOW }
+const KERNEL = { name: 'KernelTimeoutError', code: 'ETIMEDOUT', type: KernelTimeoutError, window: WRITE_WINDOW, shows: 'retransmissions' } as const
 // One keep-alive connection per origin, so "the next request" deterministically
 // goes onto the pooled connection (undici's Pool alternates between two
 // connections for back-to-back requests) and a retry has to open a fresh one.

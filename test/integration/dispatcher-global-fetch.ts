@@ -6,14 +6,15 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import t from 'tap'
-import { IDLE_WINDOW, WRITE_WINDOW } from '../fixtures/kernel-window'
+import { IDLE_WINDOW, type KernelEvidence, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { enterNetns } from '../fixtures/netns'
 import { assertFailed, assertSucceeded, type Outcome } from '../fixtures/outcome'
 import { SLOW, ZERO_WINDOW } from '../fixtures/stall-scenarios'
 
 type Results = Record<'dead' | 'silence' | 'midBody' | 'midUpload' | 'zeroWindow' | 'syn' | 'retried' | 'slow', Outcome[]>
 
-const kernel = (window: { min: number; max: number }) => ({ name: 'KernelTimeoutError', code: 'ETIMEDOUT', window })
+const kernel = (window: { min: number; max: number }, shows: KernelEvidence) =>
+  ({ name: 'KernelTimeoutError', code: 'ETIMEDOUT', window, shows })
 
 if (enterNetns(t, __filename)) {
   t.test(`Node ${process.version} fetch (bundled undici ${process.versions.undici}) via setGlobalDispatcher`, async (t) => {
@@ -27,12 +28,12 @@ if (enterNetns(t, __filename)) {
     if (code !== 0) return
     const r = JSON.parse(out) as Results
 
-    for (const o of r.dead) assertFailed(t, o, kernel(WRITE_WINDOW))
-    for (const o of r.silence) assertFailed(t, o, kernel(IDLE_WINDOW))
-    for (const o of r.midBody) assertFailed(t, o, kernel(IDLE_WINDOW))
-    for (const o of r.midUpload) assertFailed(t, o, kernel(WRITE_WINDOW))
-    for (const o of r.zeroWindow) assertFailed(t, o, kernel(ZERO_WINDOW))
-    for (const o of r.syn) assertFailed(t, o, kernel(WRITE_WINDOW))
+    for (const o of r.dead) assertFailed(t, o, kernel(WRITE_WINDOW, 'retransmissions'))
+    for (const o of r.silence) assertFailed(t, o, kernel(IDLE_WINDOW, 'probes'))
+    for (const o of r.midBody) assertFailed(t, o, kernel(IDLE_WINDOW, 'probes'))
+    for (const o of r.midUpload) assertFailed(t, o, kernel(WRITE_WINDOW, 'retransmissions'))
+    for (const o of r.zeroWindow) assertFailed(t, o, kernel(ZERO_WINDOW, 'zero-window'))
+    for (const o of r.syn) assertFailed(t, o, kernel(WRITE_WINDOW, 'retransmissions'))
     for (const o of r.retried) {
       assertSucceeded(t, o)
       t.equal((o as Outcome & { connections: number }).connections, 2, `${o.label}: retried on a fresh connection`)

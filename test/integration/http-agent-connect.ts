@@ -23,7 +23,8 @@ if (enterNetns(t, __filename)) {
       filter.drop(server.port, 'to-server')
       const start = now()
       const err = await responseOf(send(protocol, { port: server.port, agent })).catch((e: unknown) => e)
-      assertKernelTimeout(t, err, since(start), WRITE_WINDOW, 'connect to a peer that never answers')
+      assertKernelTimeout(t, err, since(start), WRITE_WINDOW, 'connect to a peer that never answers',
+        'retransmissions', server.port)
       t.match(err, { syscall: 'connect', message: /the peer never answered the handshake/ })
     })
   }

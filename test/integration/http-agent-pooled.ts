@@ -28,7 +28,8 @@ if (enterNetns(t, __filename)) {
       const req = send(protocol, { port: server.port, agent })
       const err = await responseOf(req).catch((e: unknown) => e)
       t.equal(req.reusedSocket, true, 'the request went out on the pooled connection')
-      assertKernelTimeout(t, err, since(start), WRITE_WINDOW, 'request on the dead pooled connection')
+      assertKernelTimeout(t, err, since(start), WRITE_WINDOW, 'request on the dead pooled connection',
+        'retransmissions', server.port)
       filter.heal()
       const after = await fetchBody(protocol, { port: server.port, agent })
       t.equal(after.body.toString(), 'ok', 'the agent recovers on a new connection once the path is back')

@@ -30,7 +30,7 @@ if (enterNetns(t, __filename)) {
       await sleep(50)
       filter.drop(server.port)
       const start = now()
-      assertKernelTimeout(t, await response, since(start), IDLE_WINDOW, 'waiting for the response')
+      assertKernelTimeout(t, await response, since(start), IDLE_WINDOW, 'waiting for the response', 'probes', server.port)
     })
 
     t.test(`${protocol}: path dies in the middle of the response body`, async (t) => {
@@ -72,6 +72,6 @@ async function dieMidBody(t: Test, filter: PacketFilter, protocol: Protocol, hea
   filter.drop(server.port)
   const start = now()
   const err = await body
-  assertKernelTimeout(t, err, since(start), IDLE_WINDOW, 'the response body stream')
+  assertKernelTimeout(t, err, since(start), IDLE_WINDOW, 'the response body stream', 'probes', server.port)
   return { err, res, requestError, ended: () => ended }
 }

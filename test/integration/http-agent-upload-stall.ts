@@ -51,7 +51,7 @@ if (enterNetns(t, __filename)) {
       await midway.promise
       filter.drop(server.port, 'to-client')
       const start = now()
-      assertKernelTimeout(t, await response, since(start), WRITE_WINDOW, 'upload into a dead path')
+      assertKernelTimeout(t, await response, since(start), WRITE_WINDOW, 'upload into a dead path', 'retransmissions', server.port)
       t.ok(req.writableLength > 0 || !body.readableEnded, 'the upload had not finished')
     })
 
@@ -73,7 +73,8 @@ if (enterNetns(t, __filename)) {
       await stopped.promise
       const err = await response
       const elapsed = since(start)
-      assertKernelTimeout(t, err, elapsed, { min: WRITE_WINDOW.min, max: WRITE_WINDOW.max + 1000 }, 'upload to a server that stopped reading')
+      assertKernelTimeout(t, err, elapsed, { min: WRITE_WINDOW.min, max: WRITE_WINDOW.max + 1000 }, 'upload to a server that stopped reading',
+        'zero-window', server.port)
       t.ok(!body.readableEnded, 'the upload never got through: the server really stopped reading')
     })
   }

@@ -5,6 +5,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { applySocketTimeouts, KernelTimeoutError, tcpInfo } from '../../lib/index'
+import { assertKernelSaw } from '../fixtures/kernel-window'
 import { enterNetns, PacketFilter } from '../fixtures/netns'
 import { now, since, sleep } from '../fixtures/timing'
 
@@ -51,6 +52,9 @@ if (enterNetns(t, __filename)) {
     t.type(err, KernelTimeoutError)
     t.equal(err.code, 'ETIMEDOUT')
     t.match(err.message, /TCP_USER_TIMEOUT 1500 ms/)
+    assertKernelSaw(t, err as KernelTimeoutError, 'data into a dead path', 'retransmissions', port)
+    t.match(err.message, /the peer stopped acknowledging data: no acknowledgement for \d+\.\d s, \d+ retransmissions?, 1000 bytes unacknowledged, last data received \d+\.\d s ago/,
+      'the message says what the kernel saw, in words')
     t.ok(elapsed >= 1400 && elapsed <= 3000, `failed after ${elapsed} ms (window 1500–3000)`)
   })
 
@@ -64,6 +68,7 @@ if (enterNetns(t, __filename)) {
     const elapsed = since(start)
     t.type(err, KernelTimeoutError)
     t.equal(err.code, 'ETIMEDOUT')
+    assertKernelSaw(t, err as KernelTimeoutError, 'both directions dropped', 'retransmissions', port)
     t.ok(elapsed >= 1400 && elapsed <= 3000, `failed after ${elapsed} ms (window 1500–3000)`)
   })
 
@@ -79,6 +84,8 @@ if (enterNetns(t, __filename)) {
     t.type(err, KernelTimeoutError)
     t.equal(err.code, 'ETIMEDOUT')
     t.ok(elapsed >= 2500 && elapsed <= 4500, `keepalive gave up after ${elapsed} ms (window 2500–4500)`)
+    assertKernelSaw(t, err as KernelTimeoutError, 'idle dead peer', 'probes', guarded.port)
+    t.match(err.message, /the peer stopped answering keepalive probes: .*2 keepalive probes unanswered/)
     await sleep(10_000 - since(start))
     t.equal(plain.client.destroyed, false, `the unprotected socket is still open after ${since(start)} ms`)
   })
@@ -100,7 +107,8 @@ if (enterNetns(t, __filename)) {
     const elapsed = since(start)
     t.type(err, KernelTimeoutError)
     t.match(err, { code: 'ETIMEDOUT', syscall: 'connect', address: '127.0.0.1', port, layer: 'kernel' })
-    t.match(err.message, /connect ETIMEDOUT: the kernel aborted the connection to 127\.0\.0\.1:\d+: the peer never answered the handshake \(TCP_USER_TIMEOUT 1500 ms/)
+    t.match(err.message, /connect ETIMEDOUT: the kernel aborted the connection to 127\.0\.0\.1:\d+: the peer never answered the handshake: no SYN-ACK after \d+ SYN retransmissions? \(TCP_USER_TIMEOUT 1500 ms/)
+    assertKernelSaw(t, err, 'unanswered SYN', 'retransmissions', port)
     t.ok(elapsed >= 1400 && elapsed <= 3500, `connect gave up after ${elapsed} ms (window 1500–3500)`)
     await sleep(4000 - since(start))
     t.equal(plain.connecting, true, `without stallguard the SYN is still being retried after ${since(start)} ms`)

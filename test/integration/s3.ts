@@ -61,7 +61,8 @@ if (enterNetns(t, __filename)) {
       const res = await get(s3)
       const total = since(start)
       const { err, elapsed } = await firstAttempt
-      assertKernelTimeout(t, err, elapsed, WRITE_WINDOW, 'first attempt on the pooled connection')
+      assertKernelTimeout(t, err, elapsed, WRITE_WINDOW, 'first attempt on the pooled connection',
+        'retransmissions', server.port)
       t.equal(res.$metadata.attempts, 2, 'the SDK retried once')
       const body = Buffer.from(await res.Body!.transformToByteArray())
       t.equal(digest(body), digest(OBJECT), `the retry delivered the object (${total} ms in all)`)
@@ -88,7 +89,7 @@ if (enterNetns(t, __filename)) {
       // void: let it learn the connection is gone, or closing s3rver waits ~15 min.
       filter.heal()
       t.ok(received >= MiB && received < OBJECT.length, `the body stopped after ${(received / MiB).toFixed(1)} MiB`)
-      assertKernelTimeout(t, err, elapsed, IDLE_WINDOW, 'GetObject body stream')
+      assertKernelTimeout(t, err, elapsed, IDLE_WINDOW, 'GetObject body stream', 'probes', server.port)
     })
   }
 }
