@@ -1,7 +1,7 @@
 // Typed errors. Each says which layer fired (`layer`), keeps a stable `code`
 // callers can classify on, and chains the original error as `cause`.
 import { formatEndpoint } from './diagnostics/endpoint'
-import { stallKind, summarizeTcpInfo } from './diagnostics/tcp-info-summary'
+import { formatBytes, stallKind, summarizeTcpInfo } from './diagnostics/tcp-info-summary'
 import type { NativeTcpInfo } from './kernel/native'
 import type { ResolvedTcpTimeouts } from './kernel/tcp-options'
 import { describeTcpTimeouts } from './kernel/tcp-options'
@@ -83,16 +83,6 @@ export interface RequestSnapshot {
   bytesSent: number
   /** Response body bytes received so far. */
   bytesReceived: number
-}
-
-/** `1.5 KiB`, `12 B`: byte counts in messages. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let value = n / 1024
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++ }
-  return `${value.toFixed(1)} ${units[unit]}`
 }
 
 /** A request's total time budget (`deadline`) ran out. */

@@ -45,7 +45,7 @@ t.test('StallGuardAgent: deadline error says origin:port, method, phase, bytes; 
   const err = await thinking.catch((e: unknown) => e) as DeadlineExceededError
   t.type(err, DeadlineExceededError)
   t.match(err, { code: 'SG_ERR_DEADLINE_EXCEEDED', phase: 'waiting for headers', method: 'POST', bytesSent: 12, bytesReceived: 0, origin: `https://127.0.0.1:${server.port}` })
-  t.match(err.message, new RegExp(`^POST https://127\\.0\\.0\\.1:${server.port}/think\\?… exceeded its deadline of 600 ms while waiting for headers \\(12 B sent, 0 B received\\)`), err.message)
+  t.match(err.message, new RegExp(`^POST https://127\\.0\\.0\\.1:${server.port}/think\\?… exceeded its deadline of 600 ms while waiting for headers \\(12 bytes sent, 0 bytes received\\)`), err.message)
   const body = await trickling.catch((e: unknown) => e) as DeadlineExceededError
   t.match(body, { phase: 'receiving body' })
   t.ok(body.bytesReceived! > 0, `bytes received: ${body.message}`)
@@ -85,7 +85,7 @@ for (const protocol of ['http', 'https'] as const) {
     t.notMatch(JSON.stringify(list), /abc123secret/)
     const err = await failed
     t.type(err, DeadlineExceededError)
-    t.match(err.message, new RegExp(`^PUT ${protocol}://127\\.0\\.0\\.1:${server.port}/think\\?… exceeded its deadline of 700 ms while waiting for headers \\(\\d+ B sent, 0 B received\\)`), err.message)
+    t.match(err.message, new RegExp(`^PUT ${protocol}://127\\.0\\.0\\.1:${server.port}/think\\?… exceeded its deadline of 700 ms while waiting for headers \\(\\d+ bytes sent, 0 bytes received\\)`), err.message)
     t.match(seen[0], { phase: 'waiting for headers' })
     t.same(agent.inflight(), [])
   })
@@ -106,7 +106,7 @@ t.test('the dump signal prints the in-flight requests to stderr (child process)'
   child.kill('SIGUSR2')
   for (let i = 0; i < 50 && !stderr.includes('in flight'); i++) await sleep(50)
   t.match(stderr, /stallguard: 2 requests in flight \(pid \d+\)/, stderr)
-  t.match(stderr, new RegExp(`GET http://127\\.0\\.0\\.1:${server.port}/think\\?… waiting for headers for \\d+\\.\\d s: \\d+ B sent, 0 B received`))
+  t.match(stderr, new RegExp(`GET http://127\\.0\\.0\\.1:${server.port}/think\\?… waiting for headers for \\d+\\.\\d s: \\d+ bytes sent, 0 bytes received`))
   t.match(stderr, /GET http:\/\/127\.0\.0\.1:\d+\/trickle\?… receiving body/)
   t.notMatch(stderr, /abc123secret/, 'no query string in the dump')
   t.equal(child.exitCode, null, 'the signal did not kill the process')

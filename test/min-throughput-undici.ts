@@ -35,7 +35,7 @@ for (const wire of WIRES) {
       const o = await settle('100 B/s floor', via, strict(`${server.url}/trickle?rate=10&X-Amz-Signature=secret`), new FaultClock('dispatch'), 4000)
       assertFailed(t, o, stalled)
       const link = o.chain.find((l) => l.name === 'StalledStreamError')
-      t.match(link, { layer: 'throughput', message: /^GET https?:\/\/127\.0\.0\.1:\d+\/trickle\?…: download stalled at [\d.]+ B\/s over the last 1\.\d s, below the minimum of 100 B\/s \(\d+ B received so far\)/ },
+      t.match(link, { layer: 'throughput', message: /^GET https?:\/\/127\.0\.0\.1:\d+\/trickle\?…: download stalled at [\d.]+ B\/s over the last 1\.\d s, below the minimum of 100 B\/s \(\d+ bytes received so far\)/ },
         `the error names the request (no query string), direction, rate, floor and bytes: ${link?.message}`)
       t.notMatch(link?.message ?? '', /secret/, 'no query string in the message')
       if (wire !== 'h2') {

@@ -12,6 +12,8 @@ import { optionsFromEnv } from './env'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import type { TcpTimeouts } from '../kernel/tcp-options'
 import { invalidType } from '../validate'
+import { dumpInflightOn } from '../watch/inflight'
+import type { MinThroughputOption } from '../watch/throughput'
 
 export interface InstallOptions {
   /** Kernel timeouts for every socket (both layers); `false` leaves the system defaults. */
@@ -26,6 +28,14 @@ export interface InstallOptions {
   headersTimeout?: number
   /** undici only: longest gap between body chunks, ms (undici's default 300 s; 0 = none). */
   bodyTimeout?: number
+  /**
+   * Smallest average body rate, both layers; off by default (an SSE or
+   * long-poll response may rightly go quiet for minutes). `true` = 1 byte/s
+   * over 20 s.
+   */
+  minThroughput?: MinThroughputOption
+  /** Print the requests in flight to stderr on this signal (`STALLGUARD_DUMP_SIGNAL=SIGUSR2`). */
+  dumpSignal?: NodeJS.Signals | undefined
   /** Do nothing (and undo an earlier install): the operator's switch, `STALLGUARD_DISABLE=1`. */
   disable?: boolean
   /** Where STALLGUARD_* variables are read (default `process.env`); `false` ignores them. */
@@ -43,7 +53,7 @@ const kActive = Symbol.for('stallguard.install.v1')
 type Holder = { [kActive]?: Uninstall }
 const holder = globalThis as Holder
 
-const KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'disable', 'env'] as const
+const KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'minThroughput', 'dumpSignal', 'disable', 'env'] as const
 
 /** Explicit options beat env vars, key by key; inside `tcp` too, unless code says `tcp: false`. */
 function merge(fromEnv: InstallOptions, explicit: InstallOptions): InstallOptions {
@@ -117,7 +127,7 @@ function replaceActive(): void {
  */
 export function install(options?: InstallOptions): Uninstall {
   const merged = effectiveOptions(options)
-  const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout } = merged
+  const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, dumpSignal } = merged
 
   if (merged.disable) {
     replaceActive()
@@ -125,11 +135,11 @@ export function install(options?: InstallOptions): Uninstall {
   }
 
   // Build (and so validate) everything before a single global changes.
-  const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout })
+  const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput })
   const dispatcher = new StallGuardAgent(agentOptions)
   const nodeDefaults = { keepAlive: true, scheduling: 'lifo' as const, timeout: 5000 }
-  const httpAgent = new StallGuardHttpAgent({ ...nodeDefaults, ...defined({ tcp, deadline }) })
-  const httpsAgent = new StallGuardHttpsAgent({ ...nodeDefaults, ...defined({ tcp, deadline }) })
+  const httpAgent = new StallGuardHttpAgent({ ...nodeDefaults, ...defined({ tcp, deadline, minThroughput }) })
+  const httpsAgent = new StallGuardHttpsAgent({ ...nodeDefaults, ...defined({ tcp, deadline, minThroughput }) })
 
   replaceActive()
 
@@ -139,6 +149,7 @@ export function install(options?: InstallOptions): Uninstall {
     https: https.globalAgent,
   }
   setGlobalDispatcher(dispatcher)
+  dumpInflightOn(dumpSignal)
   http.globalAgent = httpAgent
   https.globalAgent = httpsAgent
   // `import { globalAgent } from 'node:https'` sees the new agents too.
@@ -151,6 +162,7 @@ export function install(options?: InstallOptions): Uninstall {
     // Put back only what is still ours: whatever the application set after
     // install() (its own agent, a proxy dispatcher) stays.
     if (getGlobalDispatcher() === dispatcher) setGlobalDispatcher(previous.dispatcher)
+    dumpInflightOn(undefined)
     if (http.globalAgent === httpAgent) http.globalAgent = previous.http
     if (https.globalAgent === httpsAgent) https.globalAgent = previous.https
     syncBuiltinESMExports()

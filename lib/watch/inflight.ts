@@ -5,7 +5,7 @@
 // floor use; adding and removing one is a Set operation per request.
 import { performance } from 'node:perf_hooks'
 import type { RequestPhase } from '../diagnostics/channels'
-import { formatBytes } from '../errors'
+import { formatBytes } from '../diagnostics/tcp-info-summary'
 import { tcpInfo, type TcpInfo } from '../kernel/socket-timeouts'
 import type { RequestTracker } from './request-tracker'
 
