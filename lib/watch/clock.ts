@@ -14,6 +14,7 @@
 // stops when nothing is left). The timer is unref'd: it never keeps the
 // process alive by itself (the sockets it guards do).
 import { performance } from 'node:perf_hooks'
+import { List, type Entry } from './list'
 
 export interface Watched {
   /** performance.now() at which the deadline expires; Infinity for none. */
@@ -34,7 +35,7 @@ export interface Watched {
 const DUE_WITHIN_MS = 1
 
 export class SharedClock {
-  readonly #watched = new Set<Watched>()
+  readonly #watched = new List<Watched>()
   #timer: NodeJS.Timeout | undefined
   /** When the timer is set to wake; Infinity when it is not set. */
   #wakeAt = Infinity
@@ -50,15 +51,17 @@ export class SharedClock {
     return this.#timer !== undefined
   }
 
-  watch(item: Watched): void {
-    this.#watched.add(item)
+  /** Returns the handle unwatch() takes. */
+  watch(item: Watched): Entry<Watched> {
+    const entry = this.#watched.add(item)
     const due = item.sampleEvery > 0 ? Math.min(item.expiresAt, performance.now() + item.sampleEvery) : item.expiresAt
     if (due < this.#wakeAt) this.#arm(due)
+    return entry
   }
 
   /** The request ended. No timer work: the clock stops by itself once idle. */
-  unwatch(item: Watched): void {
-    this.#watched.delete(item)
+  unwatch(entry: Entry<Watched>): void {
+    this.#watched.remove(entry)
   }
 
   #arm(at: number): void {
@@ -73,16 +76,15 @@ export class SharedClock {
     this.#wakeAt = Infinity
     let next = Infinity
     for (const item of this.#watched) {
-      // Sample first: a request that failed in a callback has left the set.
       const now = performance.now()
       if (item.expiresAt - now <= DUE_WITHIN_MS) {
-        this.#watched.delete(item)
+        // expire() takes the request off the clock.
         item.expire()
         continue
       }
       if (item.sampleEvery > 0) {
+        // A request that fails here leaves the clock; it no longer matters when it would be sampled next.
         item.sample(now)
-        if (!this.#watched.has(item)) continue
         next = Math.min(next, now + item.sampleEvery)
       }
       next = Math.min(next, item.expiresAt)

@@ -2,11 +2,12 @@
 // person on call can ask a live process what its requests are doing
 // (`agent.inflight()`, `inflight()` for the whole process, or a signal that
 // prints it). Built from the same trackers the deadline and the throughput
-// floor use; adding and removing one is a Set operation per request.
+// floor use; adding and removing one is a list operation per request.
 import { performance } from 'node:perf_hooks'
 import type { RequestPhase } from '../diagnostics/channels'
 import { formatBytes } from '../diagnostics/tcp-info-summary'
 import { tcpInfo, type TcpInfo } from '../kernel/socket-timeouts'
+import { List } from './list'
 import type { RequestTracker } from './request-tracker'
 
 /** One open request, redacted (no query string, no userinfo). */
@@ -45,7 +46,7 @@ export interface TcpInfoSummary {
 }
 
 /** Every open request of this copy of stallguard, oldest first. */
-export const inflightRequests = new Set<RequestTracker>()
+export const inflightRequests = new List<RequestTracker>()
 
 function summarize(info: TcpInfo): TcpInfoSummary {
   return {

@@ -13,6 +13,7 @@ import { redactOrigin, redactPath } from '../diagnostics/redact'
 import { DeadlineExceededError, StalledStreamError, type RequestSnapshot, type StreamDirection } from '../errors'
 import { announceDeadline, announceStall } from './announce'
 import { clock, type Watched } from './clock'
+import type { Entry } from './list'
 import { inflightRequests } from './inflight'
 import { sampleInterval, ThroughputWindow, type MinThroughput } from './throughput'
 
@@ -73,6 +74,8 @@ export class RequestTracker implements Watched {
   #window: ThroughputWindow | undefined
   #windowDirection: StreamDirection | undefined
   #open = false
+  #listed: Entry<RequestTracker> | undefined
+  #clocked: Entry<Watched> | undefined
 
   constructor(probe: RequestProbe, target: RequestTarget, options: WatchOptions) {
     this.#probe = probe
@@ -88,16 +91,16 @@ export class RequestTracker implements Watched {
   open(): void {
     if (this.#open) return
     this.#open = true
-    inflightRequests.add(this)
-    if (this.expiresAt !== Infinity || this.sampleEvery > 0) clock.watch(this)
+    this.#listed = inflightRequests.add(this)
+    if (this.expiresAt !== Infinity || this.sampleEvery > 0) this.#clocked = clock.watch(this)
   }
 
   /** The request is over (or failed): stop watching. */
   close(): void {
     if (!this.#open) return
     this.#open = false
-    inflightRequests.delete(this)
-    clock.unwatch(this)
+    if (this.#listed !== undefined) inflightRequests.remove(this.#listed)
+    if (this.#clocked !== undefined) clock.unwatch(this.#clocked)
   }
 
   get isOpen(): boolean {
