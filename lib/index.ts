@@ -20,8 +20,10 @@ export {
 } from './errors'
 export { dumpInflightOn, inflight, type InflightRequest, type TcpInfoSummary } from './watch/inflight'
 export { AWS_MIN_THROUGHPUT, type MinThroughput, type MinThroughputOption } from './watch/throughput'
-export { deadlineInterceptor, minThroughputInterceptor } from './undici/deadline-interceptor'
 export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
+export { connector, type Connector, type ConnectorOptions } from './undici/connector'
+export { interceptors, type DeadlineOptions, type Interceptor, type MinThroughputOptions, type RetryOptions } from './undici/interceptors'
+export type { ResolvedOptions, StallGuardOptions } from './options'
 export {
   StallGuardHttpAgent,
   StallGuardHttpsAgent,

@@ -53,7 +53,7 @@ t.test('a drop-in undici Agent, exported from the package main', async (t) => {
 
 t.test('bad options fail at construction and name the option', async (t) => {
   const cases: OptionErrorCase[] = [
-    ['fast', /options must be an object of undici Agent options plus tcp, deadline and retry; received 'fast'/, 'ERR_INVALID_ARG_TYPE'],
+    ['fast', /options must be an object of undici Agent options plus tcp, deadline, retry and minThroughput; received 'fast'/, 'ERR_INVALID_ARG_TYPE'],
     [null, /options must be an object/, 'ERR_INVALID_ARG_TYPE'],
     ...TCP_AND_DEADLINE_ERRORS,
     [{ retry: 'yes' }, /retry must be a boolean or an integer from 0 to 10 \(number of retries\); received 'yes'/, 'ERR_INVALID_ARG_TYPE'],
@@ -64,9 +64,12 @@ t.test('bad options fail at construction and name the option', async (t) => {
   for (const [options, message, code] of cases) {
     t.throws(() => new StallGuardAgent(options as never), { message, code }, JSON.stringify(options))
   }
-  // `connect` is wrapped by ours, so it is checked here too.
-  t.throws(() => new StallGuardAgent({ connect: 5 as never }),
-    { code: 'ERR_INVALID_ARG_TYPE', message: /connect must be a function or an object of connect options; received 5/ })
+  // undici's own options fail as they do with undici.Agent, even those we wrap (connect, factory).
+  for (const bad of [{ connect: 5 }, { connect: false }, { factory: 'pool' }]) {
+    const expected = t.throws(() => new Agent(bad as never)) as Error
+    t.throws(() => new StallGuardAgent(bad as never),
+      { constructor: errors.InvalidArgumentError, code: 'UND_ERR_INVALID_ARG', message: expected.message }, JSON.stringify(bad))
+  }
   // undici's own options keep undici's checks.
   t.throws(() => new StallGuardAgent({ maxOrigins: 0 }), errors.InvalidArgumentError)
 })
@@ -135,6 +138,7 @@ t.test('a socket whose setup fails is destroyed and the error reaches the reques
   const seen: net.Socket[] = []
   const { StallGuardAgent: Mocked } = t.mockRequire<typeof import('../lib/undici/agent')>('../lib/undici/agent', {
     '../lib/kernel/socket-timeouts': {
+      ...(require('../lib/kernel/socket-timeouts') as object),
       applyResolvedTimeouts: (socket: net.Socket) => {
         seen.push(socket)
         // Fail only once the socket is connected (as a kernel refusal would).

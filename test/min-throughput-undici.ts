@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { Agent, request } from 'undici'
-import { DeadlineExceededError, minThroughputInterceptor, StallGuardAgent, StalledStreamError, type StallGuardAgentOptions } from '../lib/index'
+import { DeadlineExceededError, interceptors, StallGuardAgent, StalledStreamError, type StallGuardAgentOptions } from '../lib/index'
 import { assertFailed, assertSucceeded, FaultClock, settle, type Expected } from './fixtures/outcome'
 import { sleep } from './fixtures/timing'
 import { startTrickleServer, type Wire } from './fixtures/trickle'
@@ -147,7 +147,7 @@ t.test('interceptors.minThroughput on a plain undici Agent', async (t) => {
   const server = await startTrickleServer(t, 'http')
   const plain = new Agent()
   t.teardown(() => plain.destroy())
-  const dispatcher = plain.compose(minThroughputInterceptor({ minThroughput: floor(100) }))
+  const dispatcher = plain.compose(interceptors.minThroughput({ minThroughput: floor(100) }))
   const o = await settle('composed', 'request', callerFor('request', dispatcher)(`${server.url}/trickle?rate=10`), new FaultClock('dispatch'), 4000)
   assertFailed(t, o, stalled)
 })

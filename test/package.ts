@@ -43,8 +43,12 @@ t.test('import { … } from "stallguard" in an ES module gets named exports', as
 })
 
 t.test('the published file list carries what install needs', async (t) => {
-  for (const entry of ['dist/', 'binding/', 'binding.gyp', 'prebuilds/']) t.ok(pkg.files.includes(entry), entry)
-  t.equal(pkg.scripts.install, 'node-gyp-build')
+  // What npm really packs is checked by test/packaging.ts; this is the declaration.
+  for (const entry of ['dist/', 'binding/', 'binding.gyp', 'prebuilds/', 'scripts/install.js']) {
+    t.ok(pkg.files.includes(entry), entry)
+  }
+  t.equal(pkg.scripts.install, 'node scripts/install.js', 'an install hook that never fails the install')
+  t.match(pkg.scripts.prepare, /npm run build/, 'git installs build dist/')
   t.equal(pkg.gypfile, true)
   t.notOk(pkg.scripts.prebuild, 'no "prebuild" script: npm would run it before "build"')
   t.ok(pkg.dependencies['node-addon-api'] && pkg.dependencies['node-gyp-build'])

@@ -11,7 +11,7 @@ import { StallGuardAgent, type StallGuardAgentOptions } from '../undici/agent'
 import { optionsFromEnv } from './env'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import type { TcpTimeouts } from '../kernel/tcp-options'
-import { invalidType } from '../validate'
+import { checkInstallOptions, mergeInstallOptions } from '../options'
 import { dumpInflightOn } from '../watch/inflight'
 import type { MinThroughputOption } from '../watch/throughput'
 
@@ -53,34 +53,9 @@ const kActive = Symbol.for('stallguard.install.v1')
 type Holder = { [kActive]?: Uninstall }
 const holder = globalThis as Holder
 
-const KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'minThroughput', 'dumpSignal', 'disable', 'env'] as const
-
-/** Explicit options beat env vars, key by key; inside `tcp` too, unless code says `tcp: false`. */
-function merge(fromEnv: InstallOptions, explicit: InstallOptions): InstallOptions {
-  const merged: InstallOptions = { ...fromEnv }
-  for (const key of KEYS) {
-    if (explicit[key] !== undefined) (merged as Record<string, unknown>)[key] = explicit[key]
-  }
-  if (explicit.tcp !== undefined && explicit.tcp !== false && fromEnv.tcp) {
-    const defined = Object.entries(explicit.tcp).filter(([, v]) => v !== undefined)
-    merged.tcp = { ...fromEnv.tcp, ...Object.fromEntries(defined) }
-  }
-  return merged
-}
-
-function checkOptions(options: unknown): InstallOptions {
-  if (options === undefined) return {}
-  if (options === null || typeof options !== 'object') {
-    throw invalidType('options', options, 'an object of install options')
-  }
-  for (const key of Object.keys(options)) {
-    if (!(KEYS as readonly string[]).includes(key)) {
-      throw invalidType(`options.${key}`, (options as Record<string, unknown>)[key],
-        `one of ${KEYS.join(', ')} (unknown option)`)
-    }
-  }
-  return options as InstallOptions
-}
+/** Explicit options beat env vars, key by key (lib/options.ts has the rule). */
+const merge = mergeInstallOptions<InstallOptions>
+const checkOptions = checkInstallOptions<InstallOptions>
 
 /** Only the keys that are set: undici treats an explicit undefined differently from an absent key in places. */
 function defined<T extends object>(value: T): Partial<T> {

@@ -6,34 +6,15 @@ import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
-import { resolveDeadline } from '../deadline'
+import { HTTP_AGENT_KEYS, requestDeadline, requestMinThroughput, splitOptions, type StallGuardOptions } from '../options'
 import { forwardSocketErrors, watchRequest } from './request-guard'
 import { applyResolvedTimeouts } from '../kernel/socket-timeouts'
-import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from '../kernel/tcp-options'
-import { invalidType } from '../validate'
+import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 import { listInflight, type InflightRequest } from '../watch/inflight'
-import { resolveMinThroughput, type MinThroughput, type MinThroughputOption } from '../watch/throughput'
+import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
 
-/** What both agents add to Node's agent options. */
-export interface StallGuardAgentExtras {
-  /**
-   * Kernel timeouts for every socket the agent opens (ms; missing keys take
-   * `DEFAULT_TCP_TIMEOUTS`). `false` leaves sockets at the system defaults.
-   */
-  tcp?: TcpTimeouts | false
-  /**
-   * Total budget per request in ms, from `http.request()` to the end of the
-   * response body (queueing, connect, upload, response). 0 or absent: none.
-   * A request's own `deadline` option overrides it.
-   */
-  deadline?: number
-  /**
-   * Smallest average body rate (upload and download), off by default:
-   * `{ bytesPerSecond, grace }`, `true` = 1 byte/s over 20 s. A request's
-   * own `minThroughput` overrides it.
-   */
-  minThroughput?: MinThroughputOption
-}
+/** What both agents add to Node's agent options: `tcp`, `deadline`, `minThroughput` (see StallGuardOptions). */
+export interface StallGuardAgentExtras extends Pick<StallGuardOptions, 'tcp' | 'deadline' | 'minThroughput'> {}
 
 export interface StallGuardHttpAgentOptions extends http.AgentOptions, StallGuardAgentExtras {}
 export interface StallGuardHttpsAgentOptions extends https.AgentOptions, StallGuardAgentExtras {}
@@ -56,16 +37,9 @@ type AddRequest = (this: http.Agent, req: http.ClientRequest, options: unknown, 
 function configure<T extends http.AgentOptions>(
   options: (T & StallGuardAgentExtras) | undefined,
 ): { guard: Guard; agentOptions: T } {
-  if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw invalidType('options', options, 'an object of agent options')
-  }
-  const { tcp, deadline, minThroughput, ...rest } = options ?? ({} as T & StallGuardAgentExtras)
-  // Same wording as StallGuardAgent: both front doors take the same `tcp`.
-  if (tcp !== false && tcp !== undefined && (tcp === null || typeof tcp !== 'object')) {
-    throw invalidType('tcp', tcp, 'an object of TCP timeouts or false')
-  }
-  const resolved = tcp === false ? undefined : resolveTcpTimeouts(tcp, 'tcp')
-  const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as unknown as T
+  // Our options, checked and resolved in one place (lib/options.ts).
+  const { resolved: { tcp: resolved, deadline, minThroughput }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options')
+  const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as T
   // Node writes keepAliveMsecs as the keepalive idle time at connect and each
   // time a socket returns to the pool. We rewrite it right after, but where
   // the native layer is missing Node's value is the one that stays: keep
@@ -73,12 +47,7 @@ function configure<T extends http.AgentOptions>(
   if (rest.keepAliveMsecs === undefined && resolved && resolved.keepAliveIdleSeconds > 0) {
     agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
   }
-  const guard = {
-    tcp: resolved,
-    deadline: resolveDeadline(deadline, 'deadline'),
-    minThroughput: resolveMinThroughput(minThroughput, 'minThroughput'),
-  }
-  return { guard, agentOptions }
+  return { guard: { tcp: resolved, deadline, minThroughput }, agentOptions }
 }
 
 /** Put the kernel options on a new socket; on failure destroy it and return why. */
@@ -140,10 +109,8 @@ function addGuarded(
     : {}
   // Validate before the agent opens anything for this request; the error
   // surfaces from http.request() like Node's own option errors.
-  const deadline = own.deadline === undefined ? guard.deadline : resolveDeadline(own.deadline, 'options.deadline')
-  const floor = own.minThroughput === undefined
-    ? guard.minThroughput
-    : resolveMinThroughput(own.minThroughput, 'options.minThroughput')
+  const deadline = requestDeadline(own.deadline, guard.deadline, 'options.deadline')
+  const floor = requestMinThroughput(own.minThroughput, guard.minThroughput, 'options.minThroughput')
   const port = Number(own.port) || (agent as unknown as { defaultPort: number }).defaultPort
   // Listed in flight from the moment the agent accepts it (queued included).
   watchRequest(req, { method: req.method, origin: `${req.protocol}//${req.host}`, port, path: req.path }, { deadline, floor, owner: agent })

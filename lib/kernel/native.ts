@@ -2,6 +2,7 @@
 // broken binding is recorded with its reason, and the rest of the package
 // degrades to what Node can do by itself.
 import { join } from 'node:path'
+import { nativeSkipReason } from './degraded'
 
 export interface NativeCapabilities {
   keepAlive: boolean
@@ -82,6 +83,8 @@ export type NativeLoad =
   | { binding: undefined; file: undefined; error: Error }
 
 function load(): NativeLoad {
+  const skip = nativeSkipReason(process.platform)
+  if (skip !== undefined) return { binding: undefined, file: undefined, error: new Error(skip) }
   try {
     // Compiled output lives in dist/kernel/, sources in lib/kernel/: the package root is two up from both.
     const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string }

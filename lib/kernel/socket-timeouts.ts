@@ -5,6 +5,7 @@ import { announceProtected } from '../diagnostics/protected'
 import { StallGuardError } from '../errors'
 import { nameKernelTimeout, type RememberedPeer } from './kernel-timeout'
 import { native, type NativeTcpInfo } from './native'
+import { degradedWarning, nativeSkipReason, nodeSetsKeepAliveIntervalAndCount, oneLine } from './degraded'
 import {
   resolveTcpTimeouts,
   type ResolvedTcpTimeouts,
@@ -20,14 +21,25 @@ interface SocketState extends RememberedPeer {
   applied: boolean
   /** The kernel holds our keepalive values right now (nothing has reset them since). */
   keepAliveOurs: boolean
-  /** Descriptor that already got TCP_USER_TIMEOUT at connect time (-1: none). */
-  userTimeoutFd: number
+  /**
+   * Connect attempts Node announced so far. The socket that connects is the
+   * latest one (happy-eyeballs closes an attempt before it starts the next),
+   * so an attempt number names a descriptor without trusting its number: the
+   * kernel hands a closed attempt's number to the next one.
+   */
+  attempts: number
+  /** The attempt whose descriptor got TCP_USER_TIMEOUT while connecting (0: none). */
+  userTimeoutAttempt: number
+  /** The attempt whose descriptor got every option while connecting (0: none; see `owned`). */
+  allAttempt: number
+  /** See ApplyOptions.owned. */
+  owned: boolean
   /** True while a 'connect' listener is waiting to apply them. */
   waiting: boolean
-  /** Node announced a TCP connect attempt for this socket (pipes never get one). */
-  tcpAttempted: boolean
   /** Node's own setKeepAlive, used by the fallback and by our re-apply wrapper. */
   nodeSetKeepAlive: net.Socket['setKeepAlive']
+  /** No native layer: our keepalive values went in through Node's setKeepAlive (see fallback()). */
+  viaNode: boolean
 }
 
 type GuardedSocket = net.Socket & {
@@ -36,9 +48,8 @@ type GuardedSocket = net.Socket & {
 }
 
 const caps = native.binding?.capabilities()
-const hasDescriptors = process.platform !== 'win32'
 /** The binding loaded and this platform hands out descriptors: socket options are reachable. */
-const nativeUsable = native.binding !== undefined && caps !== undefined && hasDescriptors
+const nativeUsable = native.binding !== undefined && caps !== undefined && nativeSkipReason(process.platform) === undefined
 
 /** What this process can do, and why not where it cannot. */
 export interface Capabilities {
@@ -59,8 +70,9 @@ export interface Capabilities {
 }
 
 function unavailableReason(): string | undefined {
-  if (native.error) return `native binding failed to load: ${native.error.message}`
-  if (!hasDescriptors) return `Node exposes no socket descriptors on ${process.platform}`
+  const skip = nativeSkipReason(process.platform)
+  if (skip !== undefined) return skip
+  if (native.error) return `binding not loaded: ${oneLine(native.error.message)}`
   return undefined
 }
 
@@ -73,10 +85,11 @@ export function capabilities(): Capabilities {
     binding: native.file,
     platform: process.platform,
     userTimeout: usable && caps.userTimeout,
-    // Without the binding, Node's own setKeepAlive still sets the idle time.
+    // Without the binding, Node's own setKeepAlive still sets the idle time,
+    // and on newer Node interval and count too (see fallback()).
     keepAliveIdle: usable ? caps.keepAliveIdle : true,
-    keepAliveInterval: usable && caps.keepAliveInterval,
-    keepAliveCount: usable && caps.keepAliveCount,
+    keepAliveInterval: usable ? caps.keepAliveInterval : nodeSetsKeepAliveIntervalAndCount,
+    keepAliveCount: usable ? caps.keepAliveCount : nodeSetsKeepAliveIntervalAndCount,
     tcpInfo: usable && caps.tcpInfo,
     userTimeoutOption: usable && caps.userTimeout ? caps.userTimeoutOption : undefined,
   }
@@ -108,15 +121,29 @@ export function applySocketTimeouts(socket: net.Socket, tcp?: TcpTimeouts): void
   applyResolvedTimeouts(socket, resolveTcpTimeouts(tcp))
 }
 
+export interface ApplyOptions {
+  /**
+   * The socket belongs to one of our agents, which created it with Node's
+   * keepalive off (undici's `keepAlive: false`, node:http's connect options
+   * without `keepAlive`) and never lets Node call setKeepAlive on it later
+   * (undici does not; our node:http agents use `keepSocketAlive`). Then every
+   * option is written once, while the SYN is in flight, and nothing is
+   * patched on the socket. Without it (a caller's own socket) Node may hold
+   * a keepalive of its own and re-apply it at 'connect' and on every later
+   * setKeepAlive(true) call, so ours are written again after each.
+   */
+  owned?: boolean
+}
+
 /** Same as {@link applySocketTimeouts} with timeouts already validated (agents resolve once). */
-export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpTimeouts): void {
+export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpTimeouts, options?: ApplyOptions): void {
   if (!(socket instanceof net.Socket)) {
     throw invalidType('socket', socket, 'a net.Socket or tls.TLSSocket')
   }
   const guarded = socket as GuardedSocket
   let state = guarded[kState]
   if (state === undefined) {
-    state = guard(guarded, timeouts)
+    state = guard(guarded, timeouts, options?.owned === true && nativeUsable)
   } else if (state.timeouts === timeouts && (state.applied || state.waiting)) {
     // The same agent's timeouts again (undici's connector sees the socket
     // twice: when it is returned and when it is handed over): already in
@@ -125,7 +152,8 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   } else {
     // New values: everything is written again.
     state.timeouts = timeouts
-    state.userTimeoutFd = -1
+    state.userTimeoutAttempt = 0
+    state.allAttempt = 0
   }
   if (guarded.destroyed) return
   if (!guarded.connecting && fdOf(guarded) >= 0) {
@@ -137,20 +165,26 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   // 'connectionAttempt' just before each connect call, so one tick later the
   // SYN_SENT socket exists: setting TCP_USER_TIMEOUT there bounds the kernel's
   // SYN retries too (Linux >= 5.4), which would otherwise run for ~2 minutes.
-  // At 'connect' everything is written again, because Node re-applies its own
-  // keepalive just before emitting it; prepending runs us after that and
-  // before anyone else's listener.
+  // An owned socket gets everything there, once. Otherwise everything is
+  // written again at 'connect', because Node re-applies its own keepalive
+  // just before emitting it; prepending runs us after that and before
+  // anyone else's listener.
   if (!state.waiting) {
     state.waiting = true
     const onAttempt = (address: string, port: number): void => {
-      state.tcpAttempted = true
+      const attempt = ++state.attempts
       // The last attempt is the one that connects; remembered for error messages.
       state.peerAddress = address
       state.peerPort = port
       process.nextTick(() => {
-        if (!guarded.connecting || guarded.destroyed || fdOf(guarded) < 0) return
+        if (!guarded.connecting || guarded.destroyed || fdOf(guarded) < 0 || attempt !== state.attempts) return
         try {
-          writeUserTimeout(guarded, state)
+          if (state.owned) {
+            writeToKernel(guarded, state)
+            state.allAttempt = attempt
+          } else {
+            writeUserTimeout(guarded, state)
+          }
         } catch (err) {
           guarded.destroy(err as Error)
         }
@@ -165,6 +199,8 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
     guarded.once('close', settle)
     guarded.prependOnceListener('connect', () => {
       settle()
+      // Written while this very descriptor was connecting, and Node holds no keepalive to re-apply.
+      if (state.allAttempt !== 0 && state.allAttempt === state.attempts) return
       try {
         writeTimeouts(guarded, state)
       } catch (err) {
@@ -174,19 +210,36 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   }
 }
 
-function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketState {
+function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts, owned: boolean): SocketState {
   const state: SocketState = {
     timeouts,
     applied: false,
     keepAliveOurs: false,
-    userTimeoutFd: -1,
+    attempts: 0,
+    userTimeoutAttempt: 0,
+    allAttempt: 0,
+    owned,
     waiting: false,
-    tcpAttempted: false,
     nodeSetKeepAlive: socket.setKeepAlive,
     peerAddress: undefined,
     peerPort: undefined,
+    viaNode: false,
   }
   socket[kState] = state
+  if (!owned) keepOursOverNodes(socket, state)
+  nameKernelTimeouts(socket, state)
+  return state
+}
+
+/**
+ * Only for sockets we do not own (the public applySocketTimeouts on a
+ * caller's socket): whoever holds it may call setKeepAlive(true, …) at any
+ * time, node:http's default pool does on every reuse, and Node offers no
+ * hook on a bare socket to follow such a call. Our agents' sockets never
+ * get this patch: undici does not call setKeepAlive after connect, and our
+ * node:http agents take Node's pool hook (`keepSocketAlive`) instead.
+ */
+function keepOursOverNodes(socket: GuardedSocket, state: SocketState): void {
 
   // Node's setKeepAlive (libuv >= 1.35) rewrites TCP_KEEPINTVL=1 and
   // TCP_KEEPCNT=10 every time it is called, and node:http's pool calls it
@@ -211,10 +264,14 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
           this.destroy(err as Error)
         }
       }
+    } else if (state.viaNode && state.timeouts.keepAlive && !this.connecting) {
+      keepAliveThroughNode(this, state)
     }
     return result
   }
+}
 
+function nameKernelTimeouts(socket: GuardedSocket, state: SocketState): void {
   // A kernel abort surfaces as a plain `read ETIMEDOUT`; every path (read,
   // write, connect, TLS) ends in destroy(err), so that is where we name it,
   // while the descriptor (and with it TCP_INFO) still exists.
@@ -228,7 +285,6 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts): SocketStat
     }
     return (nodeDestroy as (...args: unknown[]) => net.Socket).call(this, err, ...rest)
   } as net.Socket['destroy']
-  return state
 }
 
 /** Negative = leave alone (the binding's convention); 0 in our model means the same. */
@@ -249,7 +305,7 @@ function writeTimeouts(socket: GuardedSocket, state: SocketState): void {
   // Unix-domain sockets and other non-TCP streams have no peer family. Asking
   // costs a getpeername syscall (~6 µs here, a fifth of what a new connection
   // costs us), so a socket Node announced a TCP attempt for skips it.
-  if (!state.tcpAttempted && socket.remoteFamily === undefined) return
+  if (state.attempts === 0 && socket.remoteFamily === undefined) return
   if (!nativeUsable || fdOf(socket) < 0) {
     fallback(socket, state)
     return
@@ -267,7 +323,7 @@ function writeUserTimeout(socket: GuardedSocket, state: SocketState): void {
   if (!nativeUsable || t.userTimeoutMs <= 0 || !caps!.userTimeout) return
   const fd = fdOf(socket)
   native.binding!.setTimeouts(fd, -1, -1, -1, -1, t.userTimeoutMs)
-  state.userTimeoutFd = fd
+  state.userTimeoutAttempt = state.attempts
   state.applied = true
 }
 
@@ -277,8 +333,8 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
   const t = state.timeouts
   const fd = fdOf(socket)
   const binding = native.binding!
-  // Set at connect time on this very descriptor (happy-eyeballs makes one per attempt).
-  const userTimeoutDone = fd === state.userTimeoutFd
+  // Set while this very descriptor was connecting (happy-eyeballs makes one per attempt).
+  const userTimeoutDone = state.userTimeoutAttempt !== 0 && state.userTimeoutAttempt === state.attempts
   if (t.userTimeoutMs > 0 && !caps!.userTimeout) {
     warnOnce(`stallguard: this platform (${process.platform}) has no TCP user timeout option; ` +
       'only keepalive and application deadlines protect against stalled writes')
@@ -301,13 +357,25 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
  * honours interval and count here; older versions ignore the extra arguments.
  */
 function fallback(socket: GuardedSocket, state: SocketState): void {
-  const reason = unavailableReason() ?? 'the socket has no file descriptor'
-  warnOnce(`stallguard: ${reason}; falling back to Node's setKeepAlive ` +
-    '(keepalive idle only, no TCP_USER_TIMEOUT). Application deadlines still apply.')
+  const reason = unavailableReason()
+  warnOnce(reason === undefined
+    ? degradedWarning('a socket has no file descriptor', process.platform, true)
+    : degradedWarning(reason, process.platform))
+  state.viaNode = true
+  if (state.timeouts.keepAlive) keepAliveThroughNode(socket, state)
+}
+
+/**
+ * Our keepalive values through Node's setKeepAlive. Held in force like the
+ * native ones: a later setKeepAlive(true, ms) (node:http's pool) is answered
+ * without a call while they stand, because on Node >= 24.21 passing the idle
+ * time alone puts libuv's interval and count back.
+ */
+function keepAliveThroughNode(socket: GuardedSocket, state: SocketState): void {
   const t = state.timeouts
-  if (!t.keepAlive) return
   ;(state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(
     socket, true, t.keepAliveIdleSeconds * 1000, t.keepAliveIntervalSeconds * 1000, t.keepAliveCount)
+  state.keepAliveOurs = true
   announceProtected(socket, t, 'fallback', state.peerAddress, state.peerPort)
 }
 

@@ -3,57 +3,52 @@
 // connection"), and undici's handler API never shows the socket.
 //
 // How: undici publishes 'undici:client:sendHeaders' ({ request, headers,
-// socket }) synchronously right after it called the request's
-// onRequestStart on the connection that will carry it, before writing a
-// byte; HTTP/1.1 and HTTP/2, undici 7 and 8 alike. So an attempt arms a
-// one-shot probe at the end of its onRequestStart and the next sendHeaders in
-// the same synchronous run is its own. A microtask disarms a probe that
-// nothing consumed (the request was aborted in onRequestStart), so a later
-// request from an unrelated dispatcher can never be mistaken for it.
-// Requests are counted per socket for sockets our connector marked; the
-// count also covers requests that are not retry-eligible (a POST first, then
-// a GET on the same connection: the GET is on a reused connection).
+// socket }) for every request it writes, HTTP/1.1 and HTTP/2, undici 7 and
+// 8 alike. Requests are counted per socket there. The attempt is found from
+// the request itself: undici's Request keeps the handler it was dispatched
+// with, and when that handler is ours (the retry handler, or on undici 7 the
+// bridge in front of it, see legacy-bridge.ts) it answers with its probe.
+// Nothing depends on event order, so interleaved requests, pipelining and
+// requests queued in a pool cannot be mistaken for one another. A request
+// whose handler is not ours (or an undici whose Request no longer keeps
+// one) leaves its probe unanswered: no retry, the safe side.
 import diagnostics from 'node:diagnostics_channel'
-import type net from 'node:net'
 
-const kRequests = Symbol('stallguard.requestsOnSocket')
-
-type CountedSocket = net.Socket & { [kRequests]?: number }
+/** Our handlers answer with the probe of the attempt they carry (forwarded through wrappers). */
+export const kConnectionProbe = Symbol('stallguard.connectionProbe')
 
 /** What one attempt learned about its connection. */
 export class ConnectionProbe {
-  /** undefined until the request was handed to a connection. */
+  /** undefined until the request was written to a connection. */
   reused: boolean | undefined = undefined
 }
 
-let armed: ConnectionProbe | undefined
+/** Requests written per socket (sockets opened before we subscribed count from their next one). */
+const requestsOn = new WeakMap<object, number>()
 let subscribed = false
+/** undici's private key for a Request's handler, found by its description on the first request. */
+let handlerKey: symbol | null | undefined
+
+function handlerOf(request: object): unknown {
+  if (handlerKey === undefined) {
+    handlerKey = Object.getOwnPropertySymbols(request).find((s) => s.description === 'handler') ?? null
+  }
+  return handlerKey === null ? undefined : (request as Record<symbol, unknown>)[handlerKey]
+}
 
 function onSendHeaders(message: unknown): void {
-  const probe = armed
-  armed = undefined
-  const socket = (message as { socket?: CountedSocket } | null)?.socket
-  if (socket === undefined || socket === null) return
-  const before = socket[kRequests]
-  if (before === undefined) return
-  socket[kRequests] = before + 1
+  const { request, socket } = (message ?? {}) as { request?: object | null; socket?: object | null }
+  if (!socket || !request) return
+  const before = requestsOn.get(socket) ?? 0
+  requestsOn.set(socket, before + 1)
+  const handler = handlerOf(request) as { [kConnectionProbe]?: ConnectionProbe } | null | undefined
+  const probe = handler?.[kConnectionProbe]
   if (probe !== undefined) probe.reused = before > 0
 }
 
-/** Count requests on this socket (called by the connector for every socket it hands to undici). */
-export function countRequestsOn(socket: net.Socket): void {
-  if (!subscribed) {
-    subscribed = true
-    diagnostics.subscribe('undici:client:sendHeaders', onSendHeaders)
-  }
-  const counted = socket as CountedSocket
-  if (counted[kRequests] === undefined) counted[kRequests] = 0
-}
-
-/** Expect the request that is being started right now to report its connection to `probe`. */
-export function armProbe(probe: ConnectionProbe): void {
-  armed = probe
-  queueMicrotask(() => {
-    if (armed === probe) armed = undefined
-  })
+/** Start counting requests per connection (idempotent; the retry layer calls it when built). */
+export function watchConnectionReuse(): void {
+  if (subscribed) return
+  subscribed = true
+  diagnostics.subscribe('undici:client:sendHeaders', onSendHeaders)
 }

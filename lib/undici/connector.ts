@@ -1,28 +1,34 @@
-// The connector StallGuardAgent hands to undici: undici's own buildConnector
-// (or the caller's `connect` function), with our kernel timeouts put on every
-// socket it creates. The options are written when the winning address
-// connects, before the TLS handshake, so a handshake that stalls is covered
-// too; happy-eyeballs losers never carry them (they never become the socket).
+// An undici connector — the `connect` option of Client, Pool, Agent,
+// ProxyAgent, EnvHttpProxyAgent, H2CClient — that opens sockets with
+// undici's own buildConnector and puts the kernel timeouts on each. The
+// options are written while the SYN is in flight, so a handshake (TCP or
+// TLS) that stalls is covered too; a happy-eyeballs loser never becomes the
+// socket, and the winner gets its own.
 import net from 'node:net'
 import { buildConnector } from 'undici'
-import { applyResolvedTimeouts } from '../kernel/socket-timeouts'
-import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
+import { capabilities, applyResolvedTimeouts } from '../kernel/socket-timeouts'
+import type { ResolvedTcpTimeouts, TcpTimeouts } from '../kernel/tcp-options'
+import { resolveTcp } from '../options'
+import { invalidType } from '../validate'
 
-type Connector = buildConnector.connector
-type ConnectOptions = buildConnector.Options
+export type Connector = buildConnector.connector
+type BuildOptions = buildConnector.BuildOptions
+/** What undici passes per connection: undici 8's Client adds its `allowH2` and `socketPath` for a connector it did not build. */
+type ConnectOptions = buildConnector.Options & { allowH2?: boolean | undefined }
 type ConnectCallback = buildConnector.Callback
 
-/** The agent options that shape how undici connects (same names as undici's). */
-export interface ConnectorSource {
-  connect?: buildConnector.BuildOptions | Connector | null | undefined
-  connectTimeout?: number | null | undefined
-  tls?: buildConnector.BuildOptions | null | undefined
-  maxCachedSessions?: number | null | undefined
-  socketPath?: string | null | undefined
-  allowH2?: boolean | undefined
+/** undici's connector options (TLS, timeout, allowH2, …) plus `tcp`. */
+export type ConnectorOptions = BuildOptions & {
+  /** Kernel timeouts for every socket (see StallGuardOptions.tcp); `false` = none. */
+  tcp?: TcpTimeouts | false | undefined
+  /** Plain-text HTTP/2 (h2c) on every connection this connector opens. */
   useH2c?: boolean | undefined
-  autoSelectFamily?: boolean | undefined
-  autoSelectFamilyAttemptTimeout?: number | undefined
+  /**
+   * A connector to protect instead of building undici's (the other
+   * connector options then do not apply): e.g. the one ProxyAgent hands its
+   * `clientFactory`/`factory` for the connection to the proxy.
+   */
+  connect?: Connector | undefined
 }
 
 export interface GuardOptions {
@@ -33,36 +39,56 @@ export interface GuardOptions {
 }
 
 /**
- * Build undici's connector from the agent options exactly as undici's Pool
- * and Client would (they skip this when `connect` is already a function,
- * which ours is), or take the caller's function.
+ * Whether our kernel layer writes keepalive itself. Then undici is told
+ * `keepAlive: false`, so neither undici (setKeepAlive(true, 60 s)) nor Node
+ * (which re-applies it just before 'connect') writes keepalive options that
+ * ours would overwrite a moment later: a new connection costs one
+ * setsockopt more than undici's own, not five. Where the native layer is
+ * missing, Node's setKeepAlive is the fallback and stays.
  */
-function baseConnector(source: ConnectorSource): Connector {
-  if (typeof source.connect === 'function') return source.connect
-  const { autoSelectFamily, autoSelectFamilyAttemptTimeout } = source
-  return buildConnector({
-    ...source.tls,
-    maxCachedSessions: source.maxCachedSessions,
-    allowH2: source.allowH2,
-    useH2c: source.useH2c,
-    socketPath: source.socketPath,
-    timeout: source.connectTimeout,
-    ...(typeof autoSelectFamily === 'boolean' ? { autoSelectFamily, autoSelectFamilyAttemptTimeout } : undefined),
-    ...source.connect,
-  } as unknown as buildConnector.BuildOptions)
+function ownsKeepAlive(timeouts: ResolvedTcpTimeouts | undefined, build: BuildOptions): boolean {
+  return timeouts !== undefined && timeouts.keepAlive && build.keepAlive == null && capabilities().native
 }
 
-export function guardedConnector(source: ConnectorSource, guard: GuardOptions): Connector {
-  const connect = baseConnector(source)
-  const { timeouts, onSocket } = guard
+/**
+ * undici's buildConnector takes ALPN (`allowH2`) and `socketPath` when it is
+ * built, not per call; undici 8's Client passes its own per call to a
+ * connector it did not build (an Agent's per-request `allowH2: false` pool,
+ * say). One undici connector per combination seen, so each keeps its TLS
+ * session cache as undici's would.
+ */
+function undiciConnectors(build: BuildOptions): (call: ConnectOptions) => Connector {
+  const made = new Map<string, Connector>()
+  const keyOf = (allowH2: unknown, socketPath: unknown): string => `${String(allowH2)}\0${String(socketPath)}`
+  // Built now: undici validates its options here, at construction.
+  made.set(keyOf(build.allowH2, build.socketPath), buildConnector(build))
+  return (call) => {
+    const allowH2 = call.allowH2 ?? build.allowH2
+    const socketPath = call.socketPath ?? build.socketPath
+    const key = keyOf(allowH2, socketPath)
+    let connect = made.get(key)
+    if (connect === undefined) {
+      connect = buildConnector({ ...build, allowH2, socketPath } as BuildOptions)
+      made.set(key, connect)
+    }
+    return connect
+  }
+}
 
+/** Puts the timeouts on every socket `pick(options)` opens; `owned` when undici was told to leave keepalive alone. */
+export function guardConnector(
+  pick: (options: ConnectOptions) => Connector,
+  guard: GuardOptions,
+  owned = false,
+): Connector {
+  const { timeouts, onSocket } = guard
   const protect = (socket: unknown): void => {
-    // A custom connector may return a non-TCP stream (tests, proxies): leave it alone.
-    if (timeouts !== undefined && socket instanceof net.Socket) applyResolvedTimeouts(socket, timeouts)
+    // A custom connector may return a non-TCP stream (tests, tunnels): leave it alone.
+    if (timeouts !== undefined && socket instanceof net.Socket) applyResolvedTimeouts(socket, timeouts, { owned })
   }
 
   return function stallguardConnect(options: ConnectOptions, callback: ConnectCallback) {
-    const returned: unknown = connect(options, (...[err, socket]: Parameters<ConnectCallback>) => {
+    const returned: unknown = pick(options)(options, (...[err, socket]: Parameters<ConnectCallback>) => {
       if (err !== null) {
         callback(err, null)
         return
@@ -81,8 +107,8 @@ export function guardedConnector(source: ConnectorSource, guard: GuardOptions): 
       }
       callback(null, socket)
     })
-    // Before 'connect' fires: the options then reach the kernel at connect
-    // time, ahead of the TLS handshake and the first request.
+    // Before the connect call: the options then reach the kernel while the
+    // SYN is in flight, ahead of the TLS handshake and the first request.
     try {
       protect(returned)
     } catch (setupErr) {
@@ -91,4 +117,38 @@ export function guardedConnector(source: ConnectorSource, guard: GuardOptions): 
     }
     return returned
   } as Connector
+}
+
+/** undici's connector for `build`, guarded; keepalive left to us where we own it. */
+export function guardedUndiciConnector(build: BuildOptions, guard: GuardOptions): Connector {
+  const owned = ownsKeepAlive(guard.timeouts, build)
+  const pick = undiciConnectors(owned ? { ...build, keepAlive: false } : build)
+  return guardConnector(pick, guard, owned)
+}
+
+/**
+ * An undici connector whose every socket carries stallguard's kernel
+ * timeouts. Takes what undici's `buildConnector` takes (TLS options,
+ * `timeout`, `allowH2`, `socketPath`, `maxCachedSessions`, `useH2c`,
+ * autoSelectFamily …) plus `tcp`; honours the `allowH2`/`socketPath` undici
+ * passes per connection.
+ *
+ * @example
+ * new Pool(origin, { connect: connector({ tcp: { userTimeout: 5000 } }) })
+ * // The connection to a proxy: ProxyAgent hands its own connector for it to
+ * // `clientFactory` (CONNECT) and `factory` (undici 8, plain-http targets).
+ * const protect = (origin, opts) => new Pool(origin, { ...opts, connect: connector({ tcp, connect: opts.connect }) })
+ * new ProxyAgent({ uri, clientFactory: protect, factory: protect })
+ */
+export function connector(options: ConnectorOptions = {}): Connector {
+  if (options === null || typeof options !== 'object') {
+    throw invalidType('options', options, 'an object of undici connect options plus tcp')
+  }
+  const { tcp, connect, ...build } = options
+  const timeouts = resolveTcp(tcp)
+  if (connect !== undefined) {
+    if (typeof connect !== 'function') throw invalidType('connect', connect, 'an undici connector (a function)')
+    return guardConnector(() => connect, { timeouts })
+  }
+  return guardedUndiciConnector(build as BuildOptions, { timeouts })
 }

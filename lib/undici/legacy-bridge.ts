@@ -21,6 +21,7 @@ import {
   type DispatchHandler,
   type ParsedHeaders,
 } from './forwarding-handler'
+import { kConnectionProbe, type ConnectionProbe } from './connection-reuse'
 import { unwrapLegacy } from './legacy-handler'
 
 type RawHeaders = Buffer[]
@@ -91,6 +92,11 @@ class LegacyBridge {
   constructor(handler: DispatchHandler) {
     this.#handler = handler
     this.#parse = readsParsedHeaders(handler)
+  }
+
+  /** undici 7's Request holds the bridge, not our handler behind it (see connection-reuse). */
+  get [kConnectionProbe](): ConnectionProbe | undefined {
+    return (this.#handler as { [kConnectionProbe]?: ConnectionProbe })[kConnectionProbe]
   }
 
   #headers(raw: RawHeaders | null | undefined): ParsedHeaders {

@@ -9,7 +9,7 @@
 // dead one is gone, so normally a new one): there is no overloaded server to
 // back off from.
 import type { Dispatcher } from 'undici'
-import { armProbe, ConnectionProbe } from './connection-reuse'
+import { ConnectionProbe, kConnectionProbe, watchConnectionReuse } from './connection-reuse'
 import {
   ForwardingHandler,
   type Dispatch,
@@ -17,7 +17,7 @@ import {
   type DispatchHandler,
   type MaybeController,
 } from './forwarding-handler'
-import { checkNumber, invalidType } from '../validate'
+import { resolveRetry } from '../options'
 
 /** GET, HEAD, OPTIONS, PUT, DELETE: RFC 9110 §9.2.2 idempotent methods (TRACE left out, as Go does for bodies). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
@@ -33,17 +33,8 @@ const CONNECTION_ERRORS = new Set([
   'UND_ERR_SOCKET',
 ])
 
-export const MAX_RETRIES = 10
-
-/** `retry` option → number of retries (0 = off). */
-export function resolveRetry(value: unknown, name = 'retry'): number {
-  if (value === undefined || value === true) return 1
-  if (value === false) return 0
-  if (typeof value !== 'number') {
-    throw invalidType(name, value, `a boolean or an integer from 0 to ${MAX_RETRIES} (number of retries)`)
-  }
-  return checkNumber(name, value, { min: 1, max: MAX_RETRIES, integer: true, zeroMeans: 'no retries' })
-}
+// The option's rule lives with every other option (lib/options.ts).
+export { MAX_RETRIES, resolveRetry } from '../options'
 
 /** Bodies undici can send twice: none, a string, bytes. Streams and iterables are consumed by the first attempt. */
 function replayable(body: unknown): boolean {
@@ -83,10 +74,9 @@ class StaleConnectionRetry extends ForwardingHandler {
     this.#retriesLeft = retriesLeft
   }
 
-  override onRequestStart(controller: DispatchController, context: unknown): void {
-    super.onRequestStart(controller, context)
-    // Armed last, so only this request's sendHeaders can answer (see connection-reuse).
-    if (!controller.aborted) armProbe(this.#probe)
+  /** undici's Request holds this handler: its sendHeaders event finds the probe here (see connection-reuse). */
+  get [kConnectionProbe](): ConnectionProbe {
+    return this.#probe
   }
 
   // undici calls this when the parser sees the first byte of the response.
@@ -134,6 +124,7 @@ export interface RetryInterceptorOptions {
 
 export function retryInterceptor(options: RetryInterceptorOptions = {}): (dispatch: Dispatch) => Dispatch {
   const retries = resolveRetry(options.retry)
+  if (retries > 0) watchConnectionReuse()
   return (dispatch) => {
     if (retries === 0) return dispatch
     return function stallguardRetry(opts, handler) {
