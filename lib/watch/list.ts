@@ -1,6 +1,6 @@
 // A doubly linked list that hands back the entry it made, so removing is
 // O(1) without hashing. Used for the requests in flight and on the clock:
-// a Set costs several times more per request here, as it gives every
+// a Set costs measurably more per request here: it gives every
 // short-lived object an identity hash and churns its table.
 
 export interface Entry<T> {
