@@ -27,6 +27,7 @@ export type { ResolvedOptions, StallGuardOptions } from './options'
 export {
   StallGuardHttpAgent,
   StallGuardHttpsAgent,
+  type NodeProxyEnvOption,
   type StallGuardAgentExtras,
   type StallGuardHttpAgentOptions,
   type StallGuardHttpsAgentOptions,

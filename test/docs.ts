@@ -10,6 +10,8 @@
 // What the servers answer, for docs authors:
 //   any path       200, body `ok METHOD PATH` (the request body is read first)
 //   /trickle…      200, then one byte every 200 ms until the client goes away
+// and a real forward proxy (CONNECT and absolute-form) listens on
+// proxy.example.com:3128 for the proxy examples.
 //
 // ```js blocks run as CommonJS, ```mjs as ES modules, ```ts are typechecked
 // with the project's tsconfig and then run. A block must exit by itself
@@ -25,6 +27,7 @@ import http2 from 'node:http2'
 import { join } from 'node:path'
 import t from 'tap'
 import { docFiles, exampleHosts, extractBlocks, type DocBlock } from './fixtures/doc-blocks'
+import { startForwardProxy } from './fixtures/forward-proxy'
 import { netnsUnavailableReason } from './fixtures/netns'
 
 const root = join(__dirname, '..')
@@ -122,6 +125,7 @@ if (process.env[MARKER] === '1') {
   t.test('code blocks run as written', async (t) => {
     const stop = await startServers()
     t.teardown(stop)
+    await startForwardProxy(t, { port: 3128 })
     const files = runnable.map((b, i) => join(runDir, fileName(b, i)))
     for (const [i, block] of runnable.entries()) {
       if (block.skip !== undefined) {

@@ -49,7 +49,7 @@ t.test('bad options fail at construction and name the option', async (t) => {
 t.test('a bad per-request deadline throws from http.request() before any socket opens', async (t) => {
   const agent = new StallGuardHttpAgent()
   t.teardown(() => agent.destroy())
-  t.throws(() => http.request({ host: '127.0.0.1', port: 9, agent, deadline: 'soon' } as http.RequestOptions),
+  t.throws(() => http.request({ host: '127.0.0.1', port: 9, agent, deadline: 'soon' } as unknown as http.RequestOptions),
     { code: 'ERR_INVALID_ARG_TYPE', message: /options\.deadline must be an integer .*received 'soon'/ })
   t.equal(fields(agent).totalSocketCount, 0)
 })
@@ -118,7 +118,10 @@ t.test('a stream that is not a socket is left alone', async (t) => {
 t.test('when the options cannot be put on a socket, it is destroyed and the request fails with why', async (t) => {
   const failure = Object.assign(new Error('setsockopt EINVAL'), { code: 'EINVAL' })
   const { StallGuardHttpAgent: Mocked } = t.mockRequire('../lib/http/agents', {
-    '../lib/kernel/socket-timeouts': { applyResolvedTimeouts: () => { throw failure } },
+    '../lib/kernel/socket-timeouts': {
+      ...require('../lib/kernel/socket-timeouts'),
+      applyResolvedTimeouts: () => { throw failure },
+    },
   }) as typeof import('../lib/http/agents')
   let socket: Duplex | undefined
   replaceNodeFactory(t, (original) => function (this: unknown, options, cb) {

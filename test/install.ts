@@ -65,6 +65,21 @@ t.test('precedence as the kernel sees it: explicit > env > defaults',
     })
   })
 
+t.test('what the application configured stays: a proxy dispatcher (composed with the deadline), a custom global agent; TLS options carry over', async (t) => {
+  t.same(scenario('kept'), {
+    withDeadline: {
+      composedOverKept: true,
+      channel: true,
+      httpKept: true,
+      https: 'StallGuardHttpsAgent',
+      httpsCa: 'the application\'s CA',
+    },
+    withoutDeadline: { dispatcherIsKept: true, channel: true },
+    restored: { ...allTrue, channel: false },
+    warnings: ['STALLGUARD_KEPT_CLIENT'],
+  })
+})
+
 t.test('uninstall() lets requests in flight finish, then closes their sockets', async (t) => {
   t.same(scenario('in flight'), { body: 'late', socketDestroyed: true, pooled: 0 })
 })

@@ -8,7 +8,7 @@ import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { HTTP_AGENT_KEYS, requestDeadline, requestMinThroughput, splitOptions, type StallGuardOptions } from '../options'
 import { forwardSocketErrors, watchRequest } from './request-guard'
-import { applyResolvedTimeouts } from '../kernel/socket-timeouts'
+import { applyResolvedTimeouts, capabilities } from '../kernel/socket-timeouts'
 import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 import { listInflight, type InflightRequest } from '../watch/inflight'
 import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
@@ -16,8 +16,33 @@ import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
 /** What both agents add to Node's agent options: `tcp`, `deadline`, `minThroughput` (see StallGuardOptions). */
 export interface StallGuardAgentExtras extends Pick<StallGuardOptions, 'tcp' | 'deadline' | 'minThroughput'> {}
 
-export interface StallGuardHttpAgentOptions extends http.AgentOptions, StallGuardAgentExtras {}
-export interface StallGuardHttpsAgentOptions extends https.AgentOptions, StallGuardAgentExtras {}
+/** Node's own agent option, kept by our agents (not in every @types/node yet). */
+export interface NodeProxyEnvOption {
+  /**
+   * Node >= 24.5: route requests through the proxy that `HTTP_PROXY`,
+   * `HTTPS_PROXY` and `NO_PROXY` in this object name (e.g. `process.env`),
+   * as Node's global agents do under `NODE_USE_ENV_PROXY=1`. The socket to
+   * the proxy carries the kernel timeouts. Older Node versions ignore it.
+   */
+  proxyEnv?: NodeJS.ProcessEnv | Record<string, string | undefined> | undefined
+}
+
+export interface StallGuardHttpAgentOptions extends http.AgentOptions, StallGuardAgentExtras, NodeProxyEnvOption {}
+export interface StallGuardHttpsAgentOptions extends https.AgentOptions, StallGuardAgentExtras, NodeProxyEnvOption {}
+
+declare module 'http' {
+  interface RequestOptions {
+    /**
+     * stallguard: total budget for this request in ms (0 = none), from
+     * `http.request()` to the end of the response body. Read by
+     * StallGuardHttpAgent/StallGuardHttpsAgent (also as the global agents
+     * after install()); other agents ignore it. https.RequestOptions extends
+     * this interface, so `https.request(url, { agent, deadline })` and
+     * `http.get(…)` typecheck too.
+     */
+    deadline?: number | undefined
+  }
+}
 
 /** Request options with the per-request `deadline` (ms, 0 = none) the agents read. */
 export interface StallGuardRequestOptions extends https.RequestOptions {
@@ -29,6 +54,8 @@ interface Guard {
   tcp: ResolvedTcpTimeouts | undefined
   deadline: number
   minThroughput: MinThroughput | undefined
+  /** Our kernel layer writes keepalive itself: Node's connect-time keepalive would only be overwritten. */
+  ownsKeepAlive: boolean
 }
 
 type ConnectionCallback = (err: Error | null, stream: Duplex) => void
@@ -47,16 +74,72 @@ function configure<T extends http.AgentOptions>(
   if (rest.keepAliveMsecs === undefined && resolved && resolved.keepAliveIdleSeconds > 0) {
     agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
   }
-  return { guard: { tcp: resolved, deadline, minThroughput }, agentOptions }
+  const ownsKeepAlive = resolved !== undefined && resolved.keepAlive && capabilities().native
+  return { guard: { tcp: resolved, deadline, minThroughput, ownsKeepAlive }, agentOptions }
 }
 
-/** Put the kernel options on a new socket; on failure destroy it and return why. */
-function protect(stream: Duplex, tcp: ResolvedTcpTimeouts): Error | undefined {
+/**
+ * Node's http.Agent passes `keepAlive`/`keepAliveInitialDelay` to every new
+ * socket, so Node writes SO_KEEPALIVE and the idle time (and libuv resets
+ * TCP_KEEPINTVL=1, TCP_KEEPCNT=10) when the connect completes — just before
+ * we write all of ours. Where our kernel layer writes keepalive itself, the
+ * socket is created without Node's.
+ */
+function connectOptions<T extends http.ClientRequestArgs>(guard: Guard, options: T): T {
+  if (!guard.ownsKeepAlive) return options
+  const { keepAlive: _keepAlive, keepAliveInitialDelay: _delay, ...rest } = options as T & {
+    keepAlive?: boolean
+    keepAliveInitialDelay?: number
+  }
+  return rest as T
+}
+
+/** Node's margin before a server's announced keep-alive timeout, where the agent has no `agentKeepAliveTimeoutBuffer` (Node < 24). */
+const KEEP_ALIVE_HINT_MARGIN_MS = 1000
+
+type PooledSocket = net.Socket & { _httpMessage?: { res?: http.IncomingMessage } | null; timeout?: number }
+type AgentFields = { options: { timeout?: number }; agentKeepAliveTimeoutBuffer?: number }
+
+/**
+ * Node's pool hook, `keepSocketAlive`, does three things when a socket goes
+ * back to the pool: `socket.setKeepAlive(true, keepAliveMsecs)`, `unref()`,
+ * and the idle-socket timeout (the agent's `timeout`, shortened to the
+ * server's `Keep-Alive: timeout=N` hint minus a margin; a hint too short to
+ * reuse the socket safely destroys it). The first would make libuv reset
+ * TCP_KEEPINTVL=1 and TCP_KEEPCNT=10 under our values, so where our kernel
+ * layer owns keepalive the hook does only the other two — no socket is
+ * patched and no syscall repeats on reuse. test/http-agent-pool.ts checks
+ * both halves against Node's own agent.
+ */
+function keepGuarded(agent: http.Agent, guard: Guard, socket: Duplex, nodeKeep: (socket: Duplex) => boolean): boolean {
+  if (!guard.ownsKeepAlive || !(socket instanceof net.Socket)) return nodeKeep(socket)
+  const pooled = socket as PooledSocket
+  const fields = agent as unknown as AgentFields
+  pooled.unref()
+  let timeout = fields.options.timeout || 0
+  const hint = pooled._httpMessage?.res?.headers['keep-alive']
+  const seconds = typeof hint === 'string' ? /^timeout=(\d+)/.exec(hint)?.[1] : undefined
+  if (seconds !== undefined) {
+    const serverTimeout = Number(seconds) * 1000 - (fields.agentKeepAliveTimeoutBuffer ?? KEEP_ALIVE_HINT_MARGIN_MS)
+    if (serverTimeout <= 0) return false
+    if (serverTimeout < timeout) timeout = serverTimeout
+  }
+  if (pooled.timeout !== timeout) pooled.setTimeout(timeout)
+  return true
+}
+
+/**
+ * Put the kernel options on a new socket; on failure destroy it and return
+ * why. `owned`: created without Node's keepalive, and the pool hook never
+ * calls setKeepAlive on it (see connectOptions and keepGuarded), so the
+ * kernel layer writes everything once, at the connect attempt.
+ */
+function protect(stream: Duplex, tcp: ResolvedTcpTimeouts, owned: boolean): Error | undefined {
   // A stream that is not a socket (a tunnel, a test double) has no kernel
   // options to set: leave it alone, as StallGuardAgent's connector does.
   if (!(stream instanceof net.Socket)) return undefined
   try {
-    applyResolvedTimeouts(stream, tcp)
+    applyResolvedTimeouts(stream, tcp, { owned })
     return undefined
   } catch (err) {
     stream.destroy()
@@ -70,18 +153,17 @@ function createGuarded(
   cb: ConnectionCallback | undefined,
   create: (options: http.ClientRequestArgs, cb?: ConnectionCallback) => Duplex | null | undefined,
 ): Duplex | null | undefined {
-  const tcp = guard.tcp
   // A subclass may hand its socket over through the callback instead of
   // returning it. (net.createConnection registers the callback as a 'connect'
   // listener and calls it without arguments: that passes straight through.)
   const callback: ConnectionCallback | undefined = cb && ((err, stream) => {
-    const failure = !err && stream ? setUp(stream, tcp) : undefined
+    const failure = !err && stream ? setUp(stream, guard) : undefined
     if (failure) cb(failure, stream)
     else cb(err, stream)
   })
   const socket = create(options, callback)
   if (!socket) return socket
-  const failure = setUp(socket, tcp)
+  const failure = setUp(socket, guard)
   if (failure === undefined) return socket
   // http.Agent hands a callback error to the request ('error' on it); without
   // a callback there is nobody to tell but the caller.
@@ -91,9 +173,9 @@ function createGuarded(
 }
 
 /** Everything a new stream gets once: error forwarding, and the kernel options unless `tcp: false`. */
-function setUp(stream: Duplex, tcp: ResolvedTcpTimeouts | undefined): Error | undefined {
+function setUp(stream: Duplex, guard: Guard): Error | undefined {
   forwardSocketErrors(stream)
-  return tcp === undefined ? undefined : protect(stream, tcp)
+  return guard.tcp === undefined ? undefined : protect(stream, guard.tcp, guard.ownsKeepAlive)
 }
 
 function addGuarded(
@@ -137,7 +219,12 @@ export class StallGuardHttpAgent extends http.Agent {
   }
 
   override createConnection(options: http.ClientRequestArgs, cb?: ConnectionCallback): Duplex | null | undefined {
-    return createGuarded(this.#guard, options, cb, (o, c) => super.createConnection(o, c))
+    return createGuarded(this.#guard, connectOptions(this.#guard, options), cb, (o, c) => super.createConnection(o, c))
+  }
+
+  /** Node's documented pool hook: a socket goes back to the pool (true) or is destroyed (false). */
+  override keepSocketAlive(socket: Duplex): boolean {
+    return keepGuarded(this, this.#guard, socket, (s) => super.keepSocketAlive(s) as unknown as boolean)
   }
 
   /** Node's pool entry point for every request (not in @types/node). */
@@ -162,7 +249,11 @@ export class StallGuardHttpsAgent extends https.Agent {
   }
 
   override createConnection(options: https.RequestOptions, cb?: ConnectionCallback): Duplex | null | undefined {
-    return createGuarded(this.#guard, options, cb, (o, c) => super.createConnection(o, c))
+    return createGuarded(this.#guard, connectOptions(this.#guard, options), cb, (o, c) => super.createConnection(o, c))
+  }
+
+  override keepSocketAlive(socket: Duplex): boolean {
+    return keepGuarded(this, this.#guard, socket, (s) => super.keepSocketAlive(s) as unknown as boolean)
   }
 
   addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {

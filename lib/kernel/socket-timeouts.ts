@@ -438,3 +438,11 @@ export function tcpInfo(socket: net.Socket): TcpInfo | undefined {
     throw err
   }
 }
+
+/**
+ * Whether stallguard already put kernel timeouts on this socket (or is about
+ * to): a process-wide protector must not overwrite an agent's own values.
+ */
+export function hasSocketTimeouts(socket: net.Socket): boolean {
+  return (socket as GuardedSocket)[kState] !== undefined
+}

@@ -8,7 +8,7 @@ import { dispatchArgumentsError, reportDispatchError } from './dispatch-argument
 import { guardedFactory } from './pool-factory'
 import { watchInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
-import { toCoreHandler } from './legacy-bridge'
+import { toCoreHandler } from './undici7-compat'
 import { toHandlerApi } from './legacy-handler'
 import { retryInterceptor } from './retry-interceptor'
 import { splitOptions, UNDICI_AGENT_KEYS, type StallGuardOptions } from '../options'
@@ -45,7 +45,7 @@ export class StallGuardAgent extends Agent {
     super({ ...agentOptions, factory: guardedFactory(agentOptions.factory, agentOptions.connect, guard) })
 
     // Outermost first: the deadline spans every retry attempt. Whatever
-    // reaches undici's core goes in the API that core speaks (legacy-bridge).
+    // reaches undici's core goes in the API that core speaks (undici7-compat).
     const base: Dispatch = (opts, handler) => super.dispatch(opts, toCoreHandler(handler))
     this.#dispatch = watchInterceptor({ deadline: deadlineMs, minThroughput, owner: this })(retryInterceptor({ retry: retries })(base))
   }

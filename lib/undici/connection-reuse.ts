@@ -7,7 +7,7 @@
 // 8 alike. Requests are counted per socket there. The attempt is found from
 // the request itself: undici's Request keeps the handler it was dispatched
 // with, and when that handler is ours (the retry handler, or on undici 7 the
-// bridge in front of it, see legacy-bridge.ts) it answers with its probe.
+// bridge in front of it, see undici7-compat.ts) it answers with its probe.
 // Nothing depends on event order, so interleaved requests, pipelining and
 // requests queued in a pool cannot be mistaken for one another. A request
 // whose handler is not ours (or an undici whose Request no longer keeps

@@ -5,7 +5,7 @@
 // dispatch reports them: thrown when the handler cannot take an error,
 // otherwise through the handler.
 import { errors, type Dispatcher } from 'undici'
-import { coreSpeaksLegacy } from './legacy-bridge'
+import { coreSpeaksLegacy } from './undici7-compat'
 
 type Handler = Record<string, unknown>
 

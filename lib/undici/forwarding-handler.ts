@@ -18,7 +18,7 @@ export type MaybeController = DispatchController | null
 /**
  * Set to false by handlers that never read the parsed header objects (a
  * legacy caller reads the raw lists on the controller), so that the bridge
- * to undici 7's core can skip parsing them (see legacy-bridge).
+ * to undici 7's core can skip parsing them (see undici7-compat).
  */
 export const kReadsParsedHeaders = Symbol('stallguard.readsParsedHeaders')
 

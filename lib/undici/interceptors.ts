@@ -7,7 +7,7 @@
 import type { Dispatcher } from 'undici'
 import { deadlineInterceptor, minThroughputInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
-import { toCoreHandler } from './legacy-bridge'
+import { toCoreHandler } from './undici7-compat'
 import { toHandlerApi } from './legacy-handler'
 import { retryInterceptor } from './retry-interceptor'
 import { checkInterceptorOptions, resolveDeadline, resolveMinThroughput, resolveRetry } from '../options'

@@ -1,12 +1,13 @@
+// undici 7 compatibility, in one place; with undici 8 nothing here runs.
+//
 // undici 7's core still runs on the legacy handler callbacks (onConnect,
 // onHeaders, onData, onComplete, onError): its dispatch wraps every handler
-// that speaks the new API in an UnwrapHandler, which parses the response
-// headers into an object on every request. Our interceptors speak the new
-// API, so a legacy caller (undici 7's request and fetch, Node's fetch) would
-// pay for a round trip legacy → new → legacy, and the parse, on every
-// request: ~12 000 of the ~86 000 client instructions of a keep-alive
-// request at one connection, most of what StallGuardAgent cost
-// (instructions counted with callgrind).
+// that speaks the new API in its own UnwrapHandler (not exported), which
+// parses the response headers into an object on every request. Our
+// interceptors speak the new API, so a legacy caller (undici 7's request and
+// fetch, Node's fetch) would pay for a round trip legacy → new → legacy, and
+// the parse, on every request: a large share of what StallGuardAgent costs
+// per keep-alive request (figures in CHANGELOG / bench results).
 //
 // So on undici 7 we hand the core a bridge of our own: it parses headers
 // only when some handler in the chain reads the parsed object (the legacy
