@@ -63,6 +63,8 @@ for (const wire of WIRES) {
     for await (const chunk of res.body) got += (chunk as Buffer).length
     t.equal(got, 8 * 1024 * 1024, 'the paused consumer read the whole body afterwards')
 
+    // 64 MiB over HTTP/1.1 and HTTP/2 (TLS adds nothing to measure here, only run time).
+    if (wire === 'https') return
     const big = await request(`${server.url}/fast?n=${64 * 1024 * 1024}`, { dispatcher })
     let bytes = 0
     for await (const chunk of big.body) bytes += (chunk as Buffer).length
