@@ -33,11 +33,19 @@ export const undiciGroup: Contender[] = [
     name: 'StallGuardAgent + deadline',
     make: (connections) => undiciClient(new StallGuardAgent({ connections, deadline: 60_000 })),
   },
+  {
+    name: 'StallGuardAgent + deadline + minThroughput',
+    make: (connections) => undiciClient(new StallGuardAgent({ connections, deadline: 60_000, minThroughput: true })),
+  },
 ]
 
 export const httpGroup: Contender[] = [
   { name: 'http.Agent', make: (maxSockets) => httpClient(new http.Agent({ keepAlive: true, maxSockets })) },
   { name: 'StallGuardHttpAgent', make: (maxSockets) => httpClient(new StallGuardHttpAgent({ maxSockets })) },
+  {
+    name: 'StallGuardHttpAgent + deadline + minThroughput',
+    make: (maxSockets) => httpClient(new StallGuardHttpAgent({ maxSockets, deadline: 60_000, minThroughput: true })),
+  },
 ]
 
 export const groups = [undiciGroup, httpGroup]

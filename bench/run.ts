@@ -10,6 +10,12 @@ import { measure, type Plan, type Row } from './throughput'
 import { netnsUnavailableReason } from '../test/fixtures/netns'
 
 const quick = process.argv.includes('--quick')
+// `--only=<text>`: just the throughput scenarios whose name contains it, and
+// `--group=undici|http` just one group (no memory or detection parts, and
+// the results go to RESULTS.only.md): for checking one change on a shared machine.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
+const onlyGroup = process.argv.find((a) => a.startsWith('--group='))?.slice('--group='.length)
+const partial = only !== undefined || onlyGroup !== undefined
 const MiB = 2 ** 20
 const tsx = ['--import', 'tsx']
 
@@ -120,13 +126,15 @@ async function main(): Promise<void> {
     }])
   }
   for (const [group, plan] of plans) {
+    if (only !== undefined && !plan.scenario.includes(only)) continue
+    if (onlyGroup !== undefined && group !== (onlyGroup === 'http' ? httpGroup : undiciGroup)) continue
     const result = await measure(group, plan)
     rows.push(...result)
     for (const r of result) console.error(`${plan.scenario.padEnd(36)} ${r.contender.padEnd(28)} ${fmt(r.perSecond)} ${r.unit}  p99 ${fmt(r.p99, 3)} ms`)
   }
 
   const memory: Array<[string, MemoryResult]> = []
-  if (!quick) {
+  if (!quick && !partial) {
     for (const c of [...undiciGroup, ...httpGroup]) {
       const r = (await runJson(process.execPath, ['--expose-gc', ...tsx, join(__dirname, 'memory.ts'), c.name, String(server.port)])) as MemoryResult
       memory.push([c.name, r])
@@ -137,7 +145,7 @@ async function main(): Promise<void> {
 
   const reason = netnsUnavailableReason()
   let detection: Detection | undefined
-  if (reason === undefined) {
+  if (reason === undefined && !partial) {
     detection = (await runJson('unshare', ['-rn', process.execPath, ...tsx, join(__dirname, 'detect.ts')])) as Detection
   }
 
@@ -163,12 +171,12 @@ async function main(): Promise<void> {
     '',
     '## Memory',
     '',
-    quick ? '(skipped in --quick)' : memoryTable(memory),
+    quick || partial ? '(skipped in --quick / --only / --group runs)' : memoryTable(memory),
     '',
     '## Time to detect a dead peer',
     '',
     detection === undefined
-      ? `(skipped: ${reason})`
+      ? `(skipped: ${partial ? '--only / --group run' : reason})`
       : `Measured from the moment the path died (nftables drop in a private network namespace) to the error the caller sees. ` +
         `stallguard configured with TCP_USER_TIMEOUT ${detection.tcp.userTimeout} ms, keepalive ` +
         `${detection.tcp.keepAliveIdle / 1000} s / ${detection.tcp.keepAliveInterval / 1000} s / ${detection.tcp.keepAliveCount}, ` +
@@ -176,7 +184,7 @@ async function main(): Promise<void> {
         `Runs stop waiting at ${detection.capMs / 1000} s.\n\n` + detectTable(detection),
     '',
   ].join('\n')
-  const file = join(__dirname, quick ? 'RESULTS.quick.md' : 'RESULTS.md')
+  const file = join(__dirname, partial ? 'RESULTS.only.md' : quick ? 'RESULTS.quick.md' : 'RESULTS.md')
   writeFileSync(file, report)
   process.stdout.write(report)
   console.error(`\nwritten to ${file}`)

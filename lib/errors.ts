@@ -1,13 +1,14 @@
 // Typed errors. Each says which layer fired (`layer`), keeps a stable `code`
 // callers can classify on, and chains the original error as `cause`.
 import { formatEndpoint } from './diagnostics/endpoint'
-import { stallKind, summarizeTcpInfo } from './diagnostics/tcp-info-summary'
+import { formatBytes, stallKind, summarizeTcpInfo } from './diagnostics/tcp-info-summary'
 import type { NativeTcpInfo } from './kernel/native'
 import type { ResolvedTcpTimeouts } from './kernel/tcp-options'
 import { describeTcpTimeouts } from './kernel/tcp-options'
+import type { RequestPhase } from './diagnostics/channels'
 
 /** Which protection fired. */
-export type StallLayer = 'kernel' | 'deadline'
+export type StallLayer = 'kernel' | 'deadline' | 'throughput'
 
 export class StallGuardError extends Error {
   code: string
@@ -70,18 +71,97 @@ export class KernelTimeoutError extends StallGuardError {
   }
 }
 
+/** Where a request was when a protection fired, redacted (no query string, no userinfo). */
+export interface RequestSnapshot {
+  method: string
+  /** `protocol//host:port`, the port always written. */
+  origin: string
+  /** The path, its query string replaced by `?…`. */
+  path: string
+  phase: RequestPhase
+  /** Request body bytes written to the connection so far. */
+  bytesSent: number
+  /** Response body bytes received so far. */
+  bytesReceived: number
+}
+
 /** A request's total time budget (`deadline`) ran out. */
 export class DeadlineExceededError extends StallGuardError {
   /** The budget, ms. */
   deadline: number
-  constructor(deadline: number, what = 'request', options?: { cause?: unknown }) {
-    super(
-      `${what} exceeded its deadline of ${deadline} ms (stallguard deadline)`,
-      'SG_ERR_DEADLINE_EXCEEDED',
-      'deadline',
-      options,
-    )
+  method: string | undefined
+  origin: string | undefined
+  path: string | undefined
+  /** The phase the request was in when its budget ran out. */
+  phase: RequestPhase | undefined
+  bytesSent: number | undefined
+  bytesReceived: number | undefined
+  constructor(deadline: number, request?: RequestSnapshot, options?: { cause?: unknown }) {
+    const what = request
+      ? `${request.method} ${request.origin}${request.path} exceeded its deadline of ${deadline} ms ` +
+        `while ${request.phase} (${formatBytes(request.bytesSent)} sent, ${formatBytes(request.bytesReceived)} received)`
+      : `request exceeded its deadline of ${deadline} ms`
+    super(`${what} (stallguard deadline)`, 'SG_ERR_DEADLINE_EXCEEDED', 'deadline', options)
     this.name = 'DeadlineExceededError'
     this.deadline = deadline
+    this.method = request?.method
+    this.origin = request?.origin
+    this.path = request?.path
+    this.phase = request?.phase
+    this.bytesSent = request?.bytesSent
+    this.bytesReceived = request?.bytesReceived
   }
+}
+
+/** Which way the stalled body was going. */
+export type StreamDirection = 'upload' | 'download'
+
+/**
+ * A request or response body moved slower than the `minThroughput` floor
+ * (averaged over its grace period, time the caller held the body not
+ * counted): the peer is alive but delivering (or draining) almost nothing.
+ */
+export class StalledStreamError extends StallGuardError {
+  direction: StreamDirection
+  /** Average rate over the window, bytes/s. */
+  observedBytesPerSecond: number
+  /** The floor, bytes/s. */
+  bytesPerSecond: number
+  /** The window the rate was averaged over, ms. */
+  grace: number
+  /** Body bytes moved in `direction` so far. */
+  bytes: number
+  method: string
+  origin: string
+  path: string
+  phase: RequestPhase
+  constructor(
+    request: RequestSnapshot,
+    rate: { direction: StreamDirection; observed: number; bytesPerSecond: number; grace: number },
+  ) {
+    const bytes = rate.direction === 'upload' ? request.bytesSent : request.bytesReceived
+    const moved = rate.direction === 'upload' ? 'sent' : 'received'
+    super(
+      `${request.method} ${request.origin}${request.path}: ${rate.direction} stalled at ` +
+        `${formatRate(rate.observed)} over the last ${(rate.grace / 1000).toFixed(1)} s, below the minimum of ` +
+        `${formatRate(rate.bytesPerSecond)} (${formatBytes(bytes)} ${moved} so far) (stallguard minThroughput)`,
+      'SG_ERR_STALLED_STREAM',
+      'throughput',
+    )
+    this.name = 'StalledStreamError'
+    this.direction = rate.direction
+    this.observedBytesPerSecond = rate.observed
+    this.bytesPerSecond = rate.bytesPerSecond
+    this.grace = rate.grace
+    this.bytes = bytes
+    this.method = request.method
+    this.origin = request.origin
+    this.path = request.path
+    this.phase = request.phase
+  }
+}
+
+function formatRate(bytesPerSecond: number): string {
+  const rounded = bytesPerSecond < 10 ? Math.round(bytesPerSecond * 10) / 10 : Math.round(bytesPerSecond)
+  return `${rounded < 1024 ? `${rounded} B` : formatBytes(rounded)}/s`
 }

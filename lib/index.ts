@@ -12,12 +12,17 @@ export { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './kernel/tcp-options'
 export {
   DeadlineExceededError,
   KernelTimeoutError,
+  StalledStreamError,
   StallGuardError,
+  type RequestSnapshot,
   type StallLayer,
+  type StreamDirection,
 } from './errors'
+export { dumpInflightOn, inflight, type InflightRequest, type TcpInfoSummary } from './watch/inflight'
+export { AWS_MIN_THROUGHPUT, type MinThroughput, type MinThroughputOption } from './watch/throughput'
 export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
 export { connector, type Connector, type ConnectorOptions } from './undici/connector'
-export { interceptors, type DeadlineOptions, type Interceptor, type RetryOptions } from './undici/interceptors'
+export { interceptors, type DeadlineOptions, type Interceptor, type MinThroughputOptions, type RetryOptions } from './undici/interceptors'
 export type { ResolvedOptions, StallGuardOptions } from './options'
 export {
   StallGuardHttpAgent,

@@ -9,6 +9,7 @@
 import { resolveDeadline } from './deadline'
 import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from './kernel/tcp-options'
 import { checkNumber, invalidType } from './validate'
+import { resolveMinThroughput, type MinThroughput, type MinThroughputOption } from './watch/throughput'
 
 /** The options, documented once. Each front door takes the ones it names. */
 export interface StallGuardOptions {
@@ -32,6 +33,16 @@ export interface StallGuardOptions {
    * (default) = once, a number = that many retries, `false`/0 = never.
    */
   retry?: boolean | number | undefined
+  /**
+   * Smallest average rate of a request or response body while it moves
+   * ("stalled stream protection"): `{ bytesPerSecond, grace }` (grace in ms,
+   * default 20 000), `true` = 1 byte/s over 20 s (the AWS SDKs' values),
+   * `false`/absent = off (the default: an SSE or long-poll response may go
+   * quiet for minutes). Time the caller holds the body (a paused consumer, an
+   * upload not yet produced) does not count. A request's own
+   * `minThroughput` wins. See docs/watch.md.
+   */
+  minThroughput?: MinThroughputOption
 }
 
 /** What the layers read. Frozen: built once per front door, shared by every socket and request. */
@@ -42,6 +53,8 @@ export interface ResolvedOptions {
   readonly deadline: number
   /** Retries per request on a stale pooled connection; 0 = off. */
   readonly retry: number
+  /** The throughput floor; undefined = off. */
+  readonly minThroughput: MinThroughput | undefined
 }
 
 export const MAX_RETRIES = 10
@@ -65,7 +78,12 @@ export function resolveRetry(value: unknown, name = 'retry'): number {
   return checkNumber(name, value, { min: 1, max: MAX_RETRIES, integer: true, zeroMeans: 'no retries' })
 }
 
-export { resolveDeadline }
+export { resolveDeadline, resolveMinThroughput }
+
+/** A request's own `minThroughput` over the front door's default. */
+export function requestMinThroughput(value: unknown, fallback: MinThroughput | undefined, name = 'the request option minThroughput'): MinThroughput | undefined {
+  return value === undefined ? fallback : resolveMinThroughput(value, name)
+}
 
 /**
  * A request's own `deadline` (dispatch option or `http.request()` option)
@@ -83,6 +101,7 @@ function resolve(options: StallGuardOptions, keys: readonly Key[]): ResolvedOpti
     tcp: keys.includes('tcp') ? resolveTcp(options.tcp) : undefined,
     deadline: keys.includes('deadline') ? resolveDeadline(options.deadline, 'deadline') : 0,
     retry: keys.includes('retry') ? resolveRetry(options.retry) : 0,
+    minThroughput: keys.includes('minThroughput') ? resolveMinThroughput(options.minThroughput) : undefined,
   })
 }
 
@@ -103,13 +122,13 @@ export function splitOptions<T extends object>(
   return { resolved: resolve(options as StallGuardOptions, keys), rest: rest as T }
 }
 
-/** StallGuardAgent: tcp, deadline, retry; the rest are undici Agent options. */
-export const UNDICI_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'retry']
-/** StallGuardHttpAgent / StallGuardHttpsAgent: tcp, deadline; the rest are Node's. */
-export const HTTP_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline']
+/** StallGuardAgent: tcp, deadline, retry, minThroughput; the rest are undici Agent options. */
+export const UNDICI_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'retry', 'minThroughput']
+/** StallGuardHttpAgent / StallGuardHttpsAgent: tcp, deadline, minThroughput; the rest are Node's. */
+export const HTTP_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'minThroughput']
 
 /** install() options (the interface lives with install()). */
-export const INSTALL_KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'disable', 'env'] as const
+export const INSTALL_KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'minThroughput', 'dumpSignal', 'disable', 'env'] as const
 type InstallKey = (typeof INSTALL_KEYS)[number]
 type InstallShape = { [K in InstallKey]?: unknown } & { tcp?: TcpTimeouts | false | undefined }
 

@@ -53,7 +53,7 @@ t.test('a drop-in undici Agent, exported from the package main', async (t) => {
 
 t.test('bad options fail at construction and name the option', async (t) => {
   const cases: OptionErrorCase[] = [
-    ['fast', /options must be an object of undici Agent options plus tcp, deadline and retry; received 'fast'/, 'ERR_INVALID_ARG_TYPE'],
+    ['fast', /options must be an object of undici Agent options plus tcp, deadline, retry and minThroughput; received 'fast'/, 'ERR_INVALID_ARG_TYPE'],
     [null, /options must be an object/, 'ERR_INVALID_ARG_TYPE'],
     ...TCP_AND_DEADLINE_ERRORS,
     [{ retry: 'yes' }, /retry must be a boolean or an integer from 0 to 10 \(number of retries\); received 'yes'/, 'ERR_INVALID_ARG_TYPE'],

@@ -174,3 +174,34 @@ t.test('the preload stops the process on a misspelled variable', async (t) => {
   t.match(run.stderr, /unknown environment variable STALLGUARD_USER_TIMEOUT \(did you mean STALLGUARD_TCP_USER_TIMEOUT\?\)/)
   t.match(run.stderr, /code: 'SG_ERR_UNKNOWN_ENV'/)
 })
+
+t.test('STALLGUARD_MIN_THROUGHPUT and _GRACE: rates with units, on/off, clear errors', async (t) => {
+  const rate = (value: string, grace?: string) =>
+    optionsFromEnv({ STALLGUARD_MIN_THROUGHPUT: value, ...(grace === undefined ? {} : { STALLGUARD_MIN_THROUGHPUT_GRACE: grace }) }).minThroughput
+  t.same(rate('1'), { bytesPerSecond: 1, grace: 20_000 }, '1 → 1 byte/s over the default 20 s')
+  t.same(rate('64KiB/s'), { bytesPerSecond: 65_536, grace: 20_000 })
+  t.same(rate('512 B/s', '5s'), { bytesPerSecond: 512, grace: 5000 })
+  t.same(rate('1.5MB'), { bytesPerSecond: 1_500_000, grace: 20_000 })
+  t.same(rate('on'), { bytesPerSecond: 1, grace: 20_000 }, "on → AWS's values")
+  t.equal(rate('0'), false)
+  t.equal(rate('off'), false)
+  t.throws(() => rate('fast'), {
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: /STALLGUARD_MIN_THROUGHPUT must be a rate in bytes per second, with an optional unit .*; received 'fast'/,
+  })
+  t.throws(() => rate('1', '50ms'), { code: 'ERR_OUT_OF_RANGE', message: /STALLGUARD_MIN_THROUGHPUT_GRACE must be at least 100 ms; received '50ms'/ })
+  t.throws(() => rate('1', 'soon'), { code: 'ERR_INVALID_ARG_TYPE', message: /STALLGUARD_MIN_THROUGHPUT_GRACE must be a duration/ })
+  t.throws(() => optionsFromEnv({ STALLGUARD_MIN_THROUGHPUT_GRACE: '5s' }), {
+    code: 'ERR_INVALID_ARG_TYPE', message: /STALLGUARD_MIN_THROUGHPUT_GRACE must be set together with STALLGUARD_MIN_THROUGHPUT/,
+  })
+  t.same(effectiveOptions({ env: { STALLGUARD_MIN_THROUGHPUT: '1' }, minThroughput: false }).minThroughput, false, 'explicit option beats env')
+})
+
+t.test('STALLGUARD_DUMP_SIGNAL: a catchable signal name, never SIGUSR1', async (t) => {
+  t.equal(optionsFromEnv({ STALLGUARD_DUMP_SIGNAL: 'SIGUSR2' }).dumpSignal, 'SIGUSR2')
+  t.equal(optionsFromEnv({ STALLGUARD_DUMP_SIGNAL: 'usr2' }).dumpSignal, 'SIGUSR2')
+  t.equal(optionsFromEnv({ STALLGUARD_DUMP_SIGNAL: 'off' }).dumpSignal, undefined)
+  for (const bad of ['SIGUSR1', 'SIGKILL', 'SIGNOPE']) {
+    t.throws(() => optionsFromEnv({ STALLGUARD_DUMP_SIGNAL: bad }), { code: 'ERR_INVALID_ARG_TYPE', message: /STALLGUARD_DUMP_SIGNAL must be a signal name/ }, bad)
+  }
+})

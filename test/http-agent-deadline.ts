@@ -8,6 +8,7 @@ import { DeadlineExceededError } from '../lib/index'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../lib/http/agents'
 import { bodyOf, fetchBody, PROTOCOLS, responseOf, send, startServer, type Protocol } from './fixtures/http'
 import { now, since, sleep } from './fixtures/timing'
+import { clock } from '../lib/watch/clock'
 
 const agentFor = (protocol: Protocol, options: ConstructorParameters<typeof StallGuardHttpAgent>[0]) =>
   protocol === 'https' ? new StallGuardHttpsAgent(options) : new StallGuardHttpAgent(options)
@@ -100,13 +101,12 @@ t.test('a finished request leaves no timer and no listener behind', async (t) =>
   const server = await slowServer(t, 'http')
   const agent = new StallGuardHttpAgent({ deadline: 300, maxSockets: 1 })
   t.teardown(() => agent.destroy())
-  // Deadline timers are unref'd, so only async_hooks sees whether they were cleared.
-  const armed = new Set<number>()
+  // Deadlines live on the shared clock: no timer per request, and the
+  // clock's one timer stops once nothing is watched.
+  const timers = new Set<number>()
   const hook = createHook({
-    init(id, type, _trigger, resource) {
-      if (type === 'Timeout' && (resource as { _idleTimeout?: number })._idleTimeout === 300) armed.add(id)
-    },
-    destroy(id) { armed.delete(id) },
+    init(id, type) { if (type === 'Timeout') timers.add(id) },
+    destroy(id) { timers.delete(id) },
   }).enable()
   t.teardown(() => { hook.disable() })
   let socket: http.ClientRequest['socket'] = null
@@ -120,8 +120,10 @@ t.test('a finished request leaves no timer and no listener behind', async (t) =>
     if (i === 0) for (const e of events) listeners[e] = s!.listenerCount(e)
   }
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(armed.size, 0, 'every deadline timer was cleared when its request ended')
+  t.equal(clock.size, 0, 'every request left the clock when it ended')
+  t.ok(timers.size <= 3, `no timer per request: ${timers.size} timers created for 20 requests (the clock's, the pool's idle ones)`)
   await sleep(400)
+  t.equal(clock.running, false, 'the clock stopped once nothing was left to watch')
   t.equal(socket?.destroyed, false, 'the pooled socket survived past the deadline')
   // The pool's listeners plus stallguard's one per-socket error listener,
   // the same after 20 requests as after the first.

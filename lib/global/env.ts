@@ -13,6 +13,8 @@ import {
   type TcpTimeouts,
 } from '../kernel/tcp-options'
 import { invalidType, MAX_TIMER_MS, outOfRange } from '../validate'
+import { AWS_MIN_THROUGHPUT, MIN_GRACE_MS, type MinThroughputOption } from '../watch/throughput'
+import { constants as osConstants } from 'node:os'
 
 type Env = Record<string, string | undefined>
 
@@ -86,6 +88,54 @@ function flag(env: Env, name: EnvVarName): boolean | undefined {
   throw invalidType(name, env[name], '1/true/yes/on or 0/false/no/off')
 }
 
+const RATE_UNITS: Record<string, number> = { b: 1, kb: 1000, kib: 1024, mb: 1e6, mib: 2 ** 20, gb: 1e9, gib: 2 ** 30 }
+const RATE = /^(\d+(?:\.\d+)?)(b|kb|kib|mb|mib|gb|gib)?(?:\/s)?$/
+const RATE_FORM = 'a rate in bytes per second, with an optional unit B, KB, KiB, MB, MiB, GB or GiB and an optional /s ' +
+  '(e.g. 1, 512B/s, 64KiB/s), on/true for 1 byte/s over 20 s, or 0/off for no floor'
+
+/**
+ * STALLGUARD_MIN_THROUGHPUT (a rate) and STALLGUARD_MIN_THROUGHPUT_GRACE (a
+ * duration, default 20 s): the throughput floor, or false for off.
+ */
+function throughputFloor(env: Env): MinThroughputOption {
+  const name = 'STALLGUARD_MIN_THROUGHPUT'
+  const graceName = 'STALLGUARD_MIN_THROUGHPUT_GRACE'
+  const value = read(env, name)
+  const grace = duration(env, graceName, { max: MAX_TIMER_MS, off: 'the default grace (20 s)', integer: true })
+  if (value === undefined) {
+    if (grace === undefined) return undefined
+    throw invalidType(graceName, env[graceName],
+      `set together with ${name} (the grace applies to a throughput floor; ${name} is not set)`)
+  }
+  if (OFF.has(value)) return false
+  const floor = { ...AWS_MIN_THROUGHPUT }
+  if (grace !== undefined && grace > 0) {
+    if (grace < MIN_GRACE_MS) throw outOfRange(graceName, env[graceName], `at least ${MIN_GRACE_MS} ms`)
+    floor.grace = grace
+  }
+  if (ON.has(value) && value !== '1') return floor
+  const match = RATE.exec(value.replace(/\s+/g, ''))
+  if (match === null) throw invalidType(name, env[name], RATE_FORM)
+  const rate = Number(match[1]) * RATE_UNITS[match[2] ?? 'b']!
+  if (rate === 0) return false
+  if (!Number.isFinite(rate) || rate > Number.MAX_SAFE_INTEGER) throw outOfRange(name, env[name], RATE_FORM)
+  return { ...floor, bytesPerSecond: rate }
+}
+
+/** A catchable signal for the in-flight dump; undefined when unset, 0/off. */
+function signalName(env: Env, name: EnvVarName): NodeJS.Signals | undefined {
+  const value = read(env, name)
+  if (value === undefined || OFF.has(value)) return undefined
+  const upper = value.toUpperCase()
+  const signal = upper.startsWith('SIG') ? upper : `SIG${upper}`
+  // SIGUSR1 starts Node's inspector; SIGKILL and SIGSTOP cannot be caught.
+  const refused = new Set(['SIGUSR1', 'SIGKILL', 'SIGSTOP'])
+  if (!(signal in osConstants.signals) || refused.has(signal)) {
+    throw invalidType(name, env[name], 'a signal name Node can listen for, e.g. SIGUSR2 (not SIGUSR1: it starts the inspector), or 0/off')
+  }
+  return signal as NodeJS.Signals
+}
+
 /** 0 for the TCP options means "leave the kernel's default", as `false` does in code. */
 const orSystemDefault = (ms: number | undefined): number | false | undefined => (ms === 0 ? false : ms)
 
@@ -123,6 +173,12 @@ export function optionsFromEnv(env: Env = process.env): InstallOptions {
 
   const retry = retries(env, 'STALLGUARD_RETRY')
   if (retry !== undefined) options.retry = retry
+
+  const minThroughput = throughputFloor(env)
+  if (minThroughput !== undefined) options.minThroughput = minThroughput
+
+  const dumpSignal = signalName(env, 'STALLGUARD_DUMP_SIGNAL')
+  if (dumpSignal !== undefined) options.dumpSignal = dumpSignal
 
   const disable = flag(env, 'STALLGUARD_DISABLE')
   if (disable !== undefined) options.disable = disable

@@ -11,10 +11,12 @@ import { StallGuardAgent, type StallGuardAgentOptions } from '../undici/agent'
 import { optionsFromEnv } from './env'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import type { TcpTimeouts } from '../kernel/tcp-options'
-import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveTcp } from '../options'
+import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveTcp } from '../options'
 import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
 import { protectUndiciConnections } from './undici-connections'
-import { deadlineInterceptor } from '../undici/deadline-interceptor'
+import { watchInterceptor } from '../undici/deadline-interceptor'
+import { dumpInflightOn } from '../watch/inflight'
+import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
 
 export interface InstallOptions {
   /** Kernel timeouts for every socket (both layers); `false` leaves the system defaults. */
@@ -29,6 +31,14 @@ export interface InstallOptions {
   headersTimeout?: number
   /** undici only: longest gap between body chunks, ms (undici's default 300 s; 0 = none). */
   bodyTimeout?: number
+  /**
+   * Smallest average body rate, both layers; off by default (an SSE or
+   * long-poll response may rightly go quiet for minutes). `true` = 1 byte/s
+   * over 20 s.
+   */
+  minThroughput?: MinThroughputOption
+  /** Print the requests in flight to stderr on this signal (`STALLGUARD_DUMP_SIGNAL=SIGUSR2`). */
+  dumpSignal?: NodeJS.Signals | undefined
   /** Do nothing (and undo an earlier install): the operator's switch, `STALLGUARD_DISABLE=1`. */
   disable?: boolean
   /** Where STALLGUARD_* variables are read (default `process.env`); `false` ignores them. */
@@ -108,7 +118,7 @@ function describeKept(what: string, value: unknown): string {
  */
 export function install(options?: InstallOptions): Uninstall {
   const merged = effectiveOptions(options)
-  const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout } = merged
+  const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, dumpSignal } = merged
 
   if (merged.disable) {
     replaceActive()
@@ -117,10 +127,11 @@ export function install(options?: InstallOptions): Uninstall {
 
   // Validate everything before a single global changes: the undici agent
   // checks every option (it is closed again if a kept dispatcher makes it
-  // unnecessary); the node:http agents take only tcp and deadline.
+  // unnecessary); the node:http agents take only tcp, deadline and minThroughput.
   const timeouts = resolveTcp(tcp)
   const deadlineMs = resolveDeadline(deadline, 'deadline')
-  const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout })
+  const floor = resolveMinThroughput(minThroughput, 'minThroughput')
+  const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput })
   const candidate = new StallGuardAgent(agentOptions)
   const nodeDefaults = { keepAlive: true, scheduling: 'lifo' as const, timeout: 5000 }
 
@@ -131,7 +142,7 @@ export function install(options?: InstallOptions): Uninstall {
     http: http.globalAgent,
     https: https.globalAgent,
   }
-  const ours = defined({ tcp, deadline })
+  const ours = defined({ tcp, deadline, minThroughput })
   const plan = {
     dispatcher: isDefaultDispatcher(previous.dispatcher)
       ? { replace: candidate }
@@ -151,6 +162,7 @@ export function install(options?: InstallOptions): Uninstall {
   const httpsAgent = 'replace' in plan.https ? plan.https.replace : undefined
   if (dispatcher) setGlobalDispatcher(dispatcher)
   if (httpAgent) http.globalAgent = httpAgent
+  dumpInflightOn(dumpSignal)
   if (httpsAgent) https.globalAgent = httpsAgent
   // `import { globalAgent } from 'node:https'` sees the new agents too.
   syncBuiltinESMExports()
@@ -161,7 +173,7 @@ export function install(options?: InstallOptions): Uninstall {
   // the application sets later (a ProxyAgent after the preload ran) is
   // covered too; our own agents' sockets are already protected and skipped.
   const stopProtecting = timeouts ? protectUndiciConnections(timeouts) : undefined
-  const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, deadlineMs)
+  const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, deadlineMs, floor)
   if (composed) setGlobalDispatcher(composed)
   warnKept(plan, merged, composed !== undefined)
 
@@ -176,6 +188,7 @@ export function install(options?: InstallOptions): Uninstall {
     if (composed && getGlobalDispatcher() === composed) setGlobalDispatcher(previous.dispatcher)
     if (httpAgent && http.globalAgent === httpAgent) http.globalAgent = previous.http
     if (httpsAgent && https.globalAgent === httpsAgent) https.globalAgent = previous.https
+    dumpInflightOn(undefined)
     syncBuiltinESMExports()
     if (httpAgent) retire(httpAgent)
     if (httpsAgent) retire(httpsAgent)
@@ -188,13 +201,13 @@ export function install(options?: InstallOptions): Uninstall {
 }
 
 /**
- * The kept dispatcher with the deadline in front, or undefined when there is
- * no deadline or the dispatcher has no compose(). compose() hands our
- * interceptor handlers in the API undici 7 and 8 speak.
+ * The kept dispatcher with the deadline (and throughput floor) in front, or
+ * undefined when there is neither or the dispatcher has no compose().
+ * compose() hands our interceptor handlers in the API undici 7 and 8 speak.
  */
-function withDeadline(kept: Dispatcher, ms: number): Dispatcher | undefined {
-  if (ms <= 0 || typeof kept.compose !== 'function' || !speaksOurHandlerApi(kept)) return undefined
-  return kept.compose(deadlineInterceptor({ deadline: ms }) as unknown as Dispatcher.DispatcherComposeInterceptor)
+function withDeadline(kept: Dispatcher, ms: number, floor: MinThroughput | undefined): Dispatcher | undefined {
+  if ((ms <= 0 && floor === undefined) || typeof kept.compose !== 'function' || !speaksOurHandlerApi(kept)) return undefined
+  return kept.compose(watchInterceptor({ deadline: ms, minThroughput: floor }) as unknown as Dispatcher.DispatcherComposeInterceptor)
 }
 
 /**
@@ -224,6 +237,7 @@ function warnKept(plan: Record<string, Plan<object>>, options: Omit<InstallOptio
     if (key === 'dispatcher') {
       const missed: string[] = []
       if ((options.deadline ?? 0) > 0 && !composed) missed.push('deadline')
+      if (options.minThroughput !== undefined && options.minThroughput !== false && !composed) missed.push('minThroughput')
       if (options.retry !== undefined && options.retry !== false && options.retry !== 0) missed.push('retry')
       if (missed.length > 0) {
         notes.push(`${entry.keep} (kept: kernel timeouts on its connections; ${missed.join(' and ')} not applied to it)`)

@@ -6,13 +6,15 @@ import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
-import { HTTP_AGENT_KEYS, requestDeadline, splitOptions, type StallGuardOptions } from '../options'
-import { armRequestDeadline, forwardSocketErrors } from './request-guard'
+import { HTTP_AGENT_KEYS, requestDeadline, requestMinThroughput, splitOptions, type StallGuardOptions } from '../options'
+import { forwardSocketErrors, watchRequest } from './request-guard'
 import { applyResolvedTimeouts, capabilities } from '../kernel/socket-timeouts'
 import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
+import { listInflight, type InflightRequest } from '../watch/inflight'
+import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
 
-/** What both agents add to Node's agent options: `tcp` and `deadline` (see StallGuardOptions). */
-export interface StallGuardAgentExtras extends Pick<StallGuardOptions, 'tcp' | 'deadline'> {}
+/** What both agents add to Node's agent options: `tcp`, `deadline`, `minThroughput` (see StallGuardOptions). */
+export interface StallGuardAgentExtras extends Pick<StallGuardOptions, 'tcp' | 'deadline' | 'minThroughput'> {}
 
 /** Node's own agent option, kept by our agents (not in every @types/node yet). */
 export interface NodeProxyEnvOption {
@@ -45,11 +47,13 @@ declare module 'http' {
 /** Request options with the per-request `deadline` (ms, 0 = none) the agents read. */
 export interface StallGuardRequestOptions extends https.RequestOptions {
   deadline?: number
+  minThroughput?: MinThroughputOption
 }
 
 interface Guard {
   tcp: ResolvedTcpTimeouts | undefined
   deadline: number
+  minThroughput: MinThroughput | undefined
   /** Our kernel layer writes keepalive itself: Node's connect-time keepalive would only be overwritten. */
   ownsKeepAlive: boolean
 }
@@ -61,7 +65,7 @@ function configure<T extends http.AgentOptions>(
   options: (T & StallGuardAgentExtras) | undefined,
 ): { guard: Guard; agentOptions: T } {
   // Our options, checked and resolved in one place (lib/options.ts).
-  const { resolved: { tcp: resolved, deadline }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options')
+  const { resolved: { tcp: resolved, deadline, minThroughput }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options')
   const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as T
   // Node writes keepAliveMsecs as the keepalive idle time at connect and each
   // time a socket returns to the pool. We rewrite it right after, but where
@@ -71,7 +75,7 @@ function configure<T extends http.AgentOptions>(
     agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
   }
   const ownsKeepAlive = resolved !== undefined && resolved.keepAlive && capabilities().native
-  return { guard: { tcp: resolved, deadline, ownsKeepAlive }, agentOptions }
+  return { guard: { tcp: resolved, deadline, minThroughput, ownsKeepAlive }, agentOptions }
 }
 
 /**
@@ -183,15 +187,18 @@ function addGuarded(
   const req = args[0] as http.ClientRequest
   const options: unknown = args[1]
   const own = options !== null && typeof options === 'object'
-    ? (options as { deadline?: unknown }).deadline
-    : undefined
+    ? (options as { deadline?: unknown; minThroughput?: unknown; port?: unknown })
+    : {}
   // Validate before the agent opens anything for this request; the error
   // surfaces from http.request() like Node's own option errors.
-  const deadline = requestDeadline(own, guard.deadline, 'options.deadline')
+  const deadline = requestDeadline(own.deadline, guard.deadline, 'options.deadline')
+  const floor = requestMinThroughput(own.minThroughput, guard.minThroughput, 'options.minThroughput')
+  const port = Number(own.port) || (agent as unknown as { defaultPort: number }).defaultPort
+  // Listed in flight from the moment the agent accepts it (queued included).
+  watchRequest(req, { method: req.method, origin: `${req.protocol}//${req.host}`, port, path: req.path }, { deadline, floor, owner: agent })
   // Node passes (req, options); arguments also carries the pre-0.11
   // (req, host, port, localAddress) form through untouched.
   base.apply(agent, args as unknown as Parameters<AddRequest>)
-  if (deadline > 0) armRequestDeadline(agent, req, deadline)
 }
 
 const httpAddRequest = (http.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest
@@ -224,6 +231,11 @@ export class StallGuardHttpAgent extends http.Agent {
   addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {
     addGuarded(this, httpAddRequest, this.#guard, arguments)
   }
+
+  /** This agent's open requests: phase, age, bytes, the socket's TCP_INFO summary (redacted). */
+  inflight(): InflightRequest[] {
+    return listInflight(this)
+  }
 }
 
 /** The https counterpart of {@link StallGuardHttpAgent}; TLS sessions are cached as usual. */
@@ -246,5 +258,10 @@ export class StallGuardHttpsAgent extends https.Agent {
 
   addRequest(_req: http.ClientRequest, _options: StallGuardRequestOptions): void {
     addGuarded(this, httpsAddRequest, this.#guard, arguments)
+  }
+
+  /** This agent's open requests: phase, age, bytes, the socket's TCP_INFO summary (redacted). */
+  inflight(): InflightRequest[] {
+    return listInflight(this)
   }
 }

@@ -1,18 +1,23 @@
 // What the node:http(s) agents add to their sockets and requests: the
-// socket's real error on the response body, and the per-request deadline.
+// socket's real error on the response body, and the per-request watch
+// (deadline, throughput floor, in-flight listing).
 // Without the former, a kernel timeout in the middle of a body reaches
 // readers of the response as Node's generic `aborted` ECONNRESET instead of
 // the ETIMEDOUT that says why.
 //
-// The hot path costs nothing per request: the error mapping is one listener
+// The hot path costs little per request: the error mapping is one listener
 // per socket (which request the socket serves is read when an error comes),
-// and a request without a deadline gets no listener and no timer at all.
+// and the watch is one tracker and one 'close' listener; no timer (the
+// shared clock has one for the process), nothing per chunk.
 // Four listeners per request used to add ~14% to a pooled request's client
 // instructions (counted with callgrind).
 import type http from 'node:http'
+import net from 'node:net'
 import type { Duplex } from 'node:stream'
-import { armDeadline } from '../deadline'
-import type { DeadlineExceededError } from '../errors'
+import type { RequestPhase } from '../diagnostics/channels'
+import type { StreamDirection } from '../errors'
+import { RequestTracker, type RequestProbe, type RequestTarget } from '../watch/request-tracker'
+import type { MinThroughput } from '../watch/throughput'
 
 /** ClientRequest internals we rely on (present since Node 0.x, not in @types/node). */
 interface RequestInternals {
@@ -42,23 +47,91 @@ function onStreamError(this: ServingStream, err: Error): void {
   if (req) failResponse(req, err)
 }
 
-/**
- * Arm a deadline of `deadlineMs` (> 0) for `req`, from the moment the agent
- * accepted it until the last byte of its response body arrived or it failed.
- * One listener ('close' ends every path: response consumed, keep-alive or
- * not, error, abort, upgrade) removes the timer and itself.
- */
-export function armRequestDeadline(agent: http.Agent, req: http.ClientRequest, deadlineMs: number): void {
-  const disarm = armDeadline(deadlineMs, (err) => expire(agent, req, err), () => describe(req))
-  function done(): void {
-    disarm()
-    req.removeListener('close', done)
-  }
-  req.on('close', done)
+/** What the agent resolved for one request. */
+export interface RequestWatch {
+  deadline: number
+  floor: MinThroughput | undefined
+  /** The agent, for agent.inflight(). */
+  owner: http.Agent
 }
 
-function describe(req: http.ClientRequest): string {
-  return `${req.method} ${req.protocol}//${req.host}${req.path}`
+/**
+ * The node:http front door's view of a request, read only when the clock
+ * or the in-flight dump asks: phase from the request's own state, body
+ * bytes from the socket's counters (minus what earlier requests on the same
+ * keep-alive socket moved).
+ */
+class HttpRequestProbe implements RequestProbe {
+  readonly #agent: http.Agent
+  readonly #req: http.ClientRequest
+  /** The socket's counters when this request got it (earlier requests on a keep-alive socket moved those). */
+  #baseRead = 0
+  #baseWritten = 0
+
+  constructor(agent: http.Agent, req: http.ClientRequest) {
+    this.#agent = agent
+    this.#req = req
+  }
+
+  /** node:http hands the socket over before it writes anything of this request on it. */
+  assigned(socket: net.Socket): void {
+    this.#baseRead = socket.bytesRead
+    this.#baseWritten = socket.bytesWritten
+  }
+
+  phase(): RequestPhase {
+    const req = this.#req
+    const socket = req.socket as (net.Socket & { encrypted?: boolean; _secureEstablished?: boolean }) | null
+    if (!socket) return 'queued'
+    if (socket.connecting || (socket.encrypted === true && socket._secureEstablished === false)) return 'connecting'
+    const res = (req as unknown as RequestInternals).res
+    if (res) return 'receiving body'
+    if (!req.writableFinished || socket.writableLength > 0) return 'sending'
+    return 'waiting for headers'
+  }
+
+  bytesSent(): number {
+    const socket = this.#req.socket
+    return socket ? Math.max(0, socket.bytesWritten - this.#baseWritten) : 0
+  }
+
+  bytesReceived(): number {
+    const socket = this.#req.socket
+    return socket ? Math.max(0, socket.bytesRead - this.#baseRead) : 0
+  }
+
+  heldByCaller(direction: StreamDirection): boolean {
+    const socket = this.#req.socket
+    if (!socket) return false
+    // node:http stops reading the socket while the response's buffer is full.
+    if (direction === 'download') return socket.isPaused()
+    // Nothing waiting to go out: the caller has not written more yet.
+    return socket.writableLength === 0
+  }
+
+  socket(): net.Socket | undefined {
+    const socket = this.#req.socket
+    return socket instanceof net.Socket ? socket : undefined
+  }
+
+  fail(err: Error): void {
+    expire(this.#agent, this.#req, err)
+  }
+}
+
+/**
+ * Watch `req` from the moment the agent accepted it until the last byte of
+ * its response body arrived or it failed: listed in flight, and its deadline
+ * and throughput floor on the shared clock. Two one-shot listeners: 'socket'
+ * (where this request's bytes start) and 'close' (ends every path: response
+ * consumed, keep-alive or not, error, abort, upgrade).
+ */
+export function watchRequest(req: http.ClientRequest, target: RequestTarget, watch: RequestWatch): void {
+  const probe = new HttpRequestProbe(watch.owner, req)
+  const tracker = new RequestTracker(probe, target, watch)
+  tracker.open()
+  req.once('socket', (socket: net.Socket) => probe.assigned(socket))
+  req.once('close', () => tracker.close())
 }
 
 function failResponse(req: http.ClientRequest, err: Error): void {
@@ -66,7 +139,7 @@ function failResponse(req: http.ClientRequest, err: Error): void {
   if (res && !res.complete && !res.destroyed) res.destroy(err)
 }
 
-function expire(agent: http.Agent, req: http.ClientRequest, err: DeadlineExceededError): void {
+function expire(agent: http.Agent, req: http.ClientRequest, err: Error): void {
   const internals = req as unknown as RequestInternals
   const res = internals.res
   // The exchange finished in time (the whole request sent, the whole

@@ -6,12 +6,13 @@
 import { Agent, type Dispatcher } from 'undici'
 import { dispatchArgumentsError, reportDispatchError } from './dispatch-arguments'
 import { guardedFactory } from './pool-factory'
-import { deadlineInterceptor } from './deadline-interceptor'
+import { watchInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { toCoreHandler } from './undici7-compat'
 import { toHandlerApi } from './legacy-handler'
 import { retryInterceptor } from './retry-interceptor'
 import { splitOptions, UNDICI_AGENT_KEYS, type StallGuardOptions } from '../options'
+import { listInflight, type InflightRequest } from '../watch/inflight'
 
 declare module 'undici' {
   namespace Dispatcher {
@@ -26,7 +27,7 @@ declare module 'undici' {
   }
 }
 
-/** undici's Agent options plus ours: `tcp`, `deadline`, `retry` (see StallGuardOptions). */
+/** undici's Agent options plus ours: `tcp`, `deadline`, `retry`, `minThroughput` (see StallGuardOptions). */
 export interface StallGuardAgentOptions extends Agent.Options, StallGuardOptions {}
 
 export class StallGuardAgent extends Agent {
@@ -36,8 +37,8 @@ export class StallGuardAgent extends Agent {
     // Ours are checked and resolved here, once, before any request: a typo
     // fails at startup (lib/options.ts). undici checks its own in super().
     const { resolved, rest: agentOptions } = splitOptions<Agent.Options>(options, UNDICI_AGENT_KEYS,
-      'an object of undici Agent options plus tcp, deadline and retry')
-    const { tcp: timeouts, deadline: deadlineMs, retry: retries } = resolved
+      'an object of undici Agent options plus tcp, deadline, retry and minThroughput')
+    const { tcp: timeouts, deadline: deadlineMs, retry: retries, minThroughput } = resolved
     const guard = { timeouts }
     // The connector is built per pool, from the options undici gives that
     // pool (pool-factory.ts); undici's Agent keeps `connect` and the rest as usual.
@@ -46,7 +47,7 @@ export class StallGuardAgent extends Agent {
     // Outermost first: the deadline spans every retry attempt. Whatever
     // reaches undici's core goes in the API that core speaks (undici7-compat).
     const base: Dispatch = (opts, handler) => super.dispatch(opts, toCoreHandler(handler))
-    this.#dispatch = deadlineInterceptor({ deadline: deadlineMs })(retryInterceptor({ retry: retries })(base))
+    this.#dispatch = watchInterceptor({ deadline: deadlineMs, minThroughput, owner: this })(retryInterceptor({ retry: retries })(base))
   }
 
   override dispatch(opts: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
@@ -55,5 +56,10 @@ export class StallGuardAgent extends Agent {
     const invalid = dispatchArgumentsError(opts, handler)
     if (invalid !== undefined) return reportDispatchError(handler, invalid)
     return this.#dispatch(opts, toHandlerApi(handler))
+  }
+
+  /** This agent's open requests: phase, age, bytes sent and received (redacted). */
+  inflight(): InflightRequest[] {
+    return listInflight(this)
   }
 }

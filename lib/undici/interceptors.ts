@@ -5,12 +5,13 @@
 // They take handlers in either undici handler API, as undici 7's own
 // interceptors do, and are the same layers StallGuardAgent is built from.
 import type { Dispatcher } from 'undici'
-import { deadlineInterceptor } from './deadline-interceptor'
+import { deadlineInterceptor, minThroughputInterceptor } from './deadline-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { toCoreHandler } from './undici7-compat'
 import { toHandlerApi } from './legacy-handler'
 import { retryInterceptor } from './retry-interceptor'
-import { checkInterceptorOptions, resolveDeadline, resolveRetry } from '../options'
+import { checkInterceptorOptions, resolveDeadline, resolveMinThroughput, resolveRetry } from '../options'
+import type { MinThroughputOption } from '../watch/throughput'
 
 /** What `dispatcher.compose()` takes. */
 export type Interceptor = Dispatcher.DispatcherComposeInterceptor
@@ -18,6 +19,11 @@ export type Interceptor = Dispatcher.DispatcherComposeInterceptor
 export interface DeadlineOptions {
   /** Default budget per request in ms (see StallGuardOptions.deadline); a request's own `deadline` wins. */
   deadline?: number | undefined
+}
+
+export interface MinThroughputOptions {
+  /** Default floor per request (see StallGuardOptions.minThroughput); a request's own `minThroughput` wins. */
+  minThroughput?: MinThroughputOption
 }
 
 export interface RetryOptions {
@@ -39,6 +45,12 @@ function deadline(options?: DeadlineOptions): Interceptor {
   return asInterceptor(deadlineInterceptor({ deadline: ms }), (handler) => handler)
 }
 
+/** A floor under the body's average rate: ends a crawling body with StalledStreamError (SG_ERR_STALLED_STREAM). */
+function minThroughput(options?: MinThroughputOptions): Interceptor {
+  const floor = resolveMinThroughput(checkInterceptorOptions(options, ['minThroughput'], 'minThroughput interceptor').minThroughput, 'minThroughput')
+  return asInterceptor(minThroughputInterceptor({ minThroughput: floor }), (handler) => handler)
+}
+
 /**
  * Retry an idempotent request that failed on a reused connection before any
  * response byte. Put it after `deadline` in compose() so the deadline spans
@@ -51,4 +63,5 @@ function retry(options?: RetryOptions): Interceptor {
   return asInterceptor(retryInterceptor({ retry: retries }), toCoreHandler)
 }
 
-export const interceptors: Readonly<{ deadline: typeof deadline; retry: typeof retry }> = Object.freeze({ deadline, retry })
+export const interceptors: Readonly<{ deadline: typeof deadline; minThroughput: typeof minThroughput; retry: typeof retry }> =
+  Object.freeze({ deadline, minThroughput, retry })
