@@ -6,9 +6,8 @@
 //
 // Options that belong to undici or Node (connectTimeout, keepAlive, tls, …)
 // are not ours: they go to undici/Node untouched and fail with their errors.
-import { resolveDeadline } from './deadline'
 import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from './kernel/tcp-options'
-import { checkNumber, invalidType } from './validate'
+import { checkNumber, invalidType, MAX_TIMER_MS } from './validate'
 import { resolveMinThroughput, type MinThroughput, type MinThroughputOption } from './watch/throughput'
 
 /** The options, documented once. Each front door takes the ones it names. */
@@ -78,7 +77,15 @@ export function resolveRetry(value: unknown, name = 'retry'): number {
   return checkNumber(name, value, { min: 1, max: MAX_RETRIES, integer: true, zeroMeans: 'no retries' })
 }
 
-export { resolveDeadline, resolveMinThroughput }
+export { resolveMinThroughput }
+
+/** Validate a deadline (ms). Returns 0 for "no deadline". */
+export function resolveDeadline(value: unknown, name = 'deadline'): number {
+  if (value === undefined || value === null) return 0
+  return checkNumber(name, value, {
+    min: 1, max: MAX_TIMER_MS, integer: true, unit: 'ms', zeroMeans: 'no deadline',
+  })
+}
 
 /** A request's own `minThroughput` over the front door's default. */
 export function requestMinThroughput(value: unknown, fallback: MinThroughput | undefined, name = 'the request option minThroughput'): MinThroughput | undefined {

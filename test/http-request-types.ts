@@ -42,8 +42,10 @@ t.test('inline deadline on http.request, https.request and http.get', async (t) 
     ['http.get({ host, port, agent, deadline })', http.get({ host: '127.0.0.1', port: plain.port, agent, deadline: 300 })],
     ['https.get(url, { agent, deadline }, callback)', https.get(`https://127.0.0.1:${secure.port}/`, { agent: tlsAgent, deadline: 300 }, (res) => res.resume())],
   ]
-  for (const [call, req] of requests) {
-    const err = await failureOf(req)
+  // Listen on all of them before waiting: the four deadlines expire together.
+  const failures = requests.map(([call, req]) => [call, failureOf(req)] as const)
+  for (const [call, failure] of failures) {
+    const err = await failure
     t.type(err, DeadlineExceededError, `${call}: DeadlineExceededError`)
     t.match(err, { code: 'SG_ERR_DEADLINE_EXCEEDED', deadline: 300 }, `${call}: code and budget`)
   }

@@ -14,7 +14,7 @@ import type { TcpTimeouts } from '../kernel/tcp-options'
 import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveTcp } from '../options'
 import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
 import { protectUndiciConnections } from './undici-connections'
-import { watchInterceptor } from '../undici/deadline-interceptor'
+import { watchInterceptor } from '../undici/watch-interceptor'
 import { dumpInflightOn } from '../watch/inflight'
 import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
 

@@ -6,7 +6,7 @@
 import { Agent, type Dispatcher } from 'undici'
 import { dispatchArgumentsError, reportDispatchError } from './dispatch-arguments'
 import { guardedFactory } from './pool-factory'
-import { watchInterceptor } from './deadline-interceptor'
+import { watchInterceptor } from './watch-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { toCoreHandler } from './undici7-compat'
 import { toHandlerApi } from './legacy-handler'

@@ -5,7 +5,7 @@
 // They take handlers in either undici handler API, as undici 7's own
 // interceptors do, and are the same layers StallGuardAgent is built from.
 import type { Dispatcher } from 'undici'
-import { deadlineInterceptor, minThroughputInterceptor } from './deadline-interceptor'
+import { deadlineInterceptor, minThroughputInterceptor } from './watch-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { toCoreHandler } from './undici7-compat'
 import { toHandlerApi } from './legacy-handler'

@@ -11,8 +11,11 @@
 // while some request has a throughput floor. Adding a request re-arms the
 // timer only when that request needs it earlier than it is set; a request
 // that ends touches no timer (the clock finds it gone when it wakes, and
-// stops when nothing is left). The timer is unref'd: it never keeps the
-// process alive by itself (the sockets it guards do).
+// stops when nothing is left). It never sleeps longer than MAX_SLEEP_MS, so
+// it stops within that long after the last request ended, like undici's own
+// timer tick, instead of staying armed for the longest deadline of requests
+// long gone. The timer is unref'd: it never keeps the process alive by
+// itself (the sockets it guards do).
 import { performance } from 'node:perf_hooks'
 import { List, type Entry } from './list'
 
@@ -33,6 +36,9 @@ export interface Watched {
  * due, rather than worth another timer.
  */
 const DUE_WITHIN_MS = 1
+
+/** The longest the timer sleeps: one wake-up a second while requests are open costs nothing measurable. */
+const MAX_SLEEP_MS = 1000
 
 export class SharedClock {
   readonly #watched = new List<Watched>()
@@ -64,10 +70,12 @@ export class SharedClock {
     this.#watched.remove(entry)
   }
 
-  #arm(at: number): void {
+  #arm(due: number): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
+    const now = performance.now()
+    const at = Math.min(due, now + MAX_SLEEP_MS)
     this.#wakeAt = at
-    this.#timer = setTimeout(this.#tick, Math.max(0, Math.ceil(at - performance.now())))
+    this.#timer = setTimeout(this.#tick, Math.max(0, Math.ceil(at - now)))
     this.#timer.unref()
   }
 

@@ -14,7 +14,7 @@
 // one finds nothing to do.
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { resolveDeadline } from '../deadline'
+import { resolveDeadline } from '../options'
 import type { RequestPhase } from '../diagnostics/channels'
 import type { StreamDirection } from '../errors'
 import { RequestTracker, type RequestProbe } from '../watch/request-tracker'
