@@ -2,9 +2,10 @@
 // dist/bin.js, and `npx stallguard doctor` in the repository, which resolves
 // the package's own bin) in a child process with its own environment.
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { DoctorReport } from '../lib/diagnostics/doctor'
 
 const ROOT = join(__dirname, '..')
@@ -16,8 +17,8 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra }
 }
 
-function doctor(args: string[], extra: Record<string, string> = {}, via: 'node' | 'npx' = 'node') {
-  const [cmd, argv] = via === 'node' ? [process.execPath, [BIN, ...args]] : ['npx', ['--no-install', 'stallguard', ...args]]
+function doctor(args: string[], extra: Record<string, string> = {}, via: 'node' | 'npx' = 'node', bin = BIN) {
+  const [cmd, argv] = via === 'node' ? [process.execPath, [bin, ...args]] : ['npx', ['--no-install', 'stallguard', ...args]]
   const run = spawnSync(cmd, argv as string[], { cwd: ROOT, env: cleanEnv(extra), encoding: 'utf8', timeout: 60_000 })
   return { status: run.status, stdout: run.stdout, stderr: run.stderr }
 }
@@ -68,10 +69,25 @@ t.test('plain text names the same figures', async (t) => {
   t.match(run.stdout, /peer stops reading \(zero window\)\s+never ends\s+3\.0 s/)
 })
 
+/**
+ * The package without any binary: package.json and dist/ copied into a
+ * scratch root (node-gyp-build looks for build/ and prebuilds/ there), with
+ * the checkout's node_modules for the dependencies. Whether this checkout has
+ * built prebuilds/ (CI does) must not matter.
+ */
+function packageWithoutBinaries(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stallguard-nobinary-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true })
+  cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+  return join(dir, 'dist', 'bin.js')
+}
+
 t.test('degraded: without the native layer the doctor says why and exits non-zero', async (t) => {
-  // PREBUILDS_ONLY=1 makes node-gyp-build skip build/, and this checkout has no prebuilds/.
+  const bin = packageWithoutBinaries(t)
   for (const args of [['doctor'], ['doctor', '--json']]) {
-    const run = doctor(args, { PREBUILDS_ONLY: '1' })
+    const run = doctor(args, {}, 'node', bin)
     t.equal(run.status, 1, `${args.join(' ')}: exit 1`)
     if (args.includes('--json')) {
       const r = JSON.parse(run.stdout) as DoctorReport
