@@ -127,8 +127,11 @@ t.test('Node 24, NODE_USE_ENV_PROXY=1', { skip: 'skip' in node ? node.skip : fal
       'Node\'s proxy dispatcher kept; the global agents replaced by ours with Node\'s proxyEnv')
     assertAllOk(t, report, ALL)
     t.equal(proxy.relayed(), 4, 'the proxy relayed all four requests')
-    t.equal(proxy.forwarded.length, 1, 'http.get: absolute-form through the proxy')
-    t.equal(proxy.tunnels.length, 3, 'fetch http, fetch https and https.get: CONNECT tunnels')
+    // https always tunnels (CONNECT). Plain http: node:http sends absolute-form; Node's fetch tunnels on
+    // Node 24 (bundled undici 7) and sends absolute-form on Node 26 (bundled undici 8).
+    t.ok(proxy.forwarded.length >= 1, `http.get (and fetch http on newer Node): absolute-form through the proxy (${proxy.forwarded.length})`)
+    t.ok(proxy.tunnels.length >= 2, `fetch https and https.get: CONNECT tunnels (${proxy.tunnels.length})`)
+    t.equal(proxy.forwarded.length + proxy.tunnels.length, 4, 'each of the four requests took the proxy exactly once')
     assertKernel(t, report?.kernel.undici, 'fetch: proxy connections')
     assertKernel(t, report?.kernel.node, 'http.get/https.get: proxy connections')
   })
