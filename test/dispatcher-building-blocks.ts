@@ -5,7 +5,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import type net from 'node:net'
 import t, { type Test } from 'tap'
-import { Client, errors, Pool, ProxyAgent, request, type Dispatcher } from 'undici'
+import { Client, EnvHttpProxyAgent, errors, Pool, ProxyAgent, request, type Dispatcher } from 'undici'
 import { connector, DeadlineExceededError, interceptors, readSocketTimeouts, type Connector } from '../lib/index'
 import { startForwardProxy } from './fixtures/forward-proxy'
 import { PROTOCOLS, startServer, type Protocol } from './fixtures/http'
@@ -132,6 +132,26 @@ for (const protocol of PROTOCOLS) {
     const { result, sockets } = await connectedDuring(async () =>
       (await request(`${protocol}://127.0.0.1:${server.port}/`, { dispatcher: agent })).body.text())
     t.equal(result, 'via proxy')
+    t.equal(proxy.relayed(), 1, 'the proxy relayed the request')
+    const toProxy = sockets.filter((s) => s.remotePort === proxy.port)
+    t.ok(toProxy.length >= 1, 'a connection to the proxy')
+    for (const socket of toProxy) t.same(readSocketTimeouts(socket), IN_KERNEL, 'the proxy connection carries our values')
+  })
+
+  t.test(`EnvHttpProxyAgent, ${protocol} target: the same recipe protects the connection to the proxy`, async (t) => {
+    const proxy = await startForwardProxy(t)
+    const server = await startServer(t, protocol, (_req, res) => res.end('via env proxy'))
+    const protect = (origin: string | URL, opts: object): Dispatcher => new Pool(origin, {
+      ...opts, connect: connector({ tcp: TCP, connect: (opts as { connect?: Connector }).connect }),
+    })
+    // EnvHttpProxyAgent hands its options to the ProxyAgents it builds (and to the Agent for no_proxy hosts).
+    const agent = new EnvHttpProxyAgent({
+      httpProxy: proxy.url, httpsProxy: proxy.url, noProxy: '', clientFactory: protect, factory: protect, requestTls: { ca },
+    } as EnvHttpProxyAgent.Options)
+    close(t, agent)
+    const { result, sockets } = await connectedDuring(async () =>
+      (await request(`${protocol}://127.0.0.1:${server.port}/`, { dispatcher: agent })).body.text())
+    t.equal(result, 'via env proxy')
     t.equal(proxy.relayed(), 1, 'the proxy relayed the request')
     const toProxy = sockets.filter((s) => s.remotePort === proxy.port)
     t.ok(toProxy.length >= 1, 'a connection to the proxy')
