@@ -60,6 +60,8 @@ if (missing.length > 0) {
     ...process.env,
     PREBUILDS_ONLY: '1',
     ESBUILD_BINARY_PATH: hostEsbuild(),
+    // Fault-test windows allow for the emulated clock's lateness (test/fixtures/kernel-window.ts).
+    STALLGUARD_TEST_EMULATED: '1',
   }
 
   t.comment(`${LABEL}: every test below runs on an emulated arm64 Node; TCP_INFO checks are filtered out (qemu-user copies only 4 bytes of it)`)
