@@ -116,47 +116,36 @@ t.test('compose(interceptors.retry(), interceptors.deadline()): a stale pooled c
 })
 
 for (const protocol of PROTOCOLS) {
-  t.test(`ProxyAgent, ${protocol} target: the connector protects the connection to the proxy`, async (t) => {
-    const proxy = await startForwardProxy(t)
-    const server = await startServer(t, protocol, (_req, res) => res.end('via proxy'))
-    // ProxyAgent builds the proxy connection's connector itself (from
-    // proxyTls) and hands it to `clientFactory` (CONNECT tunnels) or
-    // `factory` (undici 8's absolute-form requests for http targets); its
-    // `connect` option is not used for the proxy connection. Protect the
-    // connector it hands over.
-    const protect = (origin: string | URL, opts: object): Dispatcher => new Pool(origin, {
-      ...opts, connect: connector({ tcp: TCP, connect: (opts as { connect: Connector }).connect }),
-    })
-    const agent = new ProxyAgent({ uri: proxy.url, clientFactory: protect, factory: protect, requestTls: { ca } })
-    close(t, agent)
-    const { result, sockets } = await connectedDuring(async () =>
-      (await request(`${protocol}://127.0.0.1:${server.port}/`, { dispatcher: agent })).body.text())
-    t.equal(result, 'via proxy')
-    t.equal(proxy.relayed(), 1, 'the proxy relayed the request')
-    const toProxy = sockets.filter((s) => s.remotePort === proxy.port)
-    t.ok(toProxy.length >= 1, 'a connection to the proxy')
-    for (const socket of toProxy) t.same(readSocketTimeouts(socket), IN_KERNEL, 'the proxy connection carries our values')
+  // ProxyAgent builds the proxy connection's connector itself (from
+  // proxyTls) and hands it to `clientFactory` (CONNECT tunnels) or
+  // `factory` (undici 8's absolute-form requests for http targets); its
+  // `connect` option is not used for the proxy connection. Protect the
+  // connector it hands over. EnvHttpProxyAgent passes the same options on to
+  // the ProxyAgents it builds (and to the Agent for no_proxy hosts).
+  const protect = (origin: string | URL, opts: object): Dispatcher => new Pool(origin, {
+    ...opts, connect: connector({ tcp: TCP, connect: (opts as { connect?: Connector }).connect }),
   })
-
-  t.test(`EnvHttpProxyAgent, ${protocol} target: the same recipe protects the connection to the proxy`, async (t) => {
-    const proxy = await startForwardProxy(t)
-    const server = await startServer(t, protocol, (_req, res) => res.end('via env proxy'))
-    const protect = (origin: string | URL, opts: object): Dispatcher => new Pool(origin, {
-      ...opts, connect: connector({ tcp: TCP, connect: (opts as { connect?: Connector }).connect }),
+  const proxies: Array<[string, (uri: string) => Dispatcher]> = [
+    ['ProxyAgent', (uri) => new ProxyAgent({ uri, clientFactory: protect, factory: protect, requestTls: { ca } })],
+    ['EnvHttpProxyAgent', (uri) => new EnvHttpProxyAgent({
+      httpProxy: uri, httpsProxy: uri, noProxy: '', clientFactory: protect, factory: protect, requestTls: { ca },
+    } as EnvHttpProxyAgent.Options)],
+  ]
+  for (const [kind, make] of proxies) {
+    t.test(`${kind}, ${protocol} target: the connector protects the connection to the proxy`, async (t) => {
+      const proxy = await startForwardProxy(t)
+      const server = await startServer(t, protocol, (_req, res) => res.end('via proxy'))
+      const agent = make(proxy.url)
+      close(t, agent)
+      const { result, sockets } = await connectedDuring(async () =>
+        (await request(`${protocol}://127.0.0.1:${server.port}/`, { dispatcher: agent })).body.text())
+      t.equal(result, 'via proxy')
+      t.equal(proxy.relayed(), 1, 'the proxy relayed the request')
+      const toProxy = sockets.filter((s) => s.remotePort === proxy.port)
+      t.ok(toProxy.length >= 1, 'a connection to the proxy')
+      for (const socket of toProxy) t.same(readSocketTimeouts(socket), IN_KERNEL, 'the proxy connection carries our values')
     })
-    // EnvHttpProxyAgent hands its options to the ProxyAgents it builds (and to the Agent for no_proxy hosts).
-    const agent = new EnvHttpProxyAgent({
-      httpProxy: proxy.url, httpsProxy: proxy.url, noProxy: '', clientFactory: protect, factory: protect, requestTls: { ca },
-    } as EnvHttpProxyAgent.Options)
-    close(t, agent)
-    const { result, sockets } = await connectedDuring(async () =>
-      (await request(`${protocol}://127.0.0.1:${server.port}/`, { dispatcher: agent })).body.text())
-    t.equal(result, 'via env proxy')
-    t.equal(proxy.relayed(), 1, 'the proxy relayed the request')
-    const toProxy = sockets.filter((s) => s.remotePort === proxy.port)
-    t.ok(toProxy.length >= 1, 'a connection to the proxy')
-    for (const socket of toProxy) t.same(readSocketTimeouts(socket), IN_KERNEL, 'the proxy connection carries our values')
-  })
+  }
 }
 
 t.test('options fail up front, naming the option', async (t) => {
