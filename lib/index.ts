@@ -1,10 +1,10 @@
 // stallguard: kernel-level socket timeouts for Node.js HTTP clients.
+export { capabilities, type Capabilities } from './capabilities'
+export type { ProcessHooks, Scope } from './global/process-hooks'
 export {
   applySocketTimeouts,
-  capabilities,
   readSocketTimeouts,
   tcpInfo,
-  type Capabilities,
   type SocketTimeoutsReading,
   type TcpInfo,
 } from './kernel/socket-timeouts'

@@ -135,7 +135,7 @@ export const UNDICI_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'retry', 'm
 export const HTTP_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'minThroughput']
 
 /** install() options (the interface lives with install()). */
-export const INSTALL_KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'minThroughput', 'dumpSignal', 'disable', 'env'] as const
+export const INSTALL_KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'minThroughput', 'dumpSignal', 'disable', 'env', 'scope'] as const
 type InstallKey = (typeof INSTALL_KEYS)[number]
 type InstallShape = { [K in InstallKey]?: unknown } & { tcp?: TcpTimeouts | false | undefined }
 

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { ENV_PREFIX, ENV_VARS } from '../global/env-vars'
 import { effectiveOptions } from '../global/install'
 import { nodeSetsKeepAliveIntervalAndCount, oneLine as flatten } from '../kernel/degraded'
-import { capabilities, type Capabilities } from '../kernel/socket-timeouts'
+import { capabilities, type Capabilities } from '../capabilities'
+import { describeProcessHooks } from '../global/process-hooks'
 import { describeTcpTimeouts, resolveTcpTimeouts } from '../kernel/tcp-options'
 import {
   kernelFeatures,
@@ -53,6 +54,8 @@ export interface DoctorReport {
     /** How the kernel timeouts reach sockets here. */
     via: 'native' | 'fallback' | 'none'
   }
+  /** How install() reaches clients it did not build, for the configured scope (lines for people). */
+  processHooks: { scope: 'http' | 'tcp'; lines: string[] }
   /** Seconds per kind of stall; null = never ends. */
   worstCase: { without: StallSeconds; with: StallSeconds }
   notes: string[]
@@ -130,6 +133,10 @@ export function doctorReport(env: Record<string, string | undefined> = process.e
   if (userTimeoutMs > 0 && !features.zeroWindowAbort) notes.push('kernel < 5.11: a peer that stops reading is never aborted by the kernel; use a deadline')
   if (deadline > 0) notes.push(`"with" is capped by the ${deadline} ms deadline`)
 
+  const scope = options.scope ?? 'http'
+  const reach = describeProcessHooks(scope)
+  if (!disabled && error === undefined) notes.push(...reach.notes)
+
   const sysctlOut: Record<string, number | string> = {}
   for (const name of SYSCTL_NAMES) sysctlOut[`net.ipv4.${name}`] = sysctl[name]
   sysctlOut.source = source
@@ -158,6 +165,7 @@ export function doctorReport(env: Record<string, string | undefined> = process.e
       deadline,
       via,
     },
+    processHooks: { scope, lines: reach.lines },
     worstCase: {
       without: worstCaseWithout(sysctl),
       with: worstCaseWith(sysctl, { ...features, userTimeoutMs, keepAlive, deadlineMs: deadline }),
@@ -207,6 +215,8 @@ export function formatDoctorReport(r: DoctorReport): string {
   const tcp = r.config.tcp
   lines.push(`  sockets      ${tcp === false ? 'left at the system defaults' : describeTcpTimeouts(resolveTcpTimeouts(tcp))} (via ${r.config.via})`)
   lines.push(`  deadline     ${r.config.deadline > 0 ? `${r.config.deadline} ms` : 'none'}`)
+  lines.push('process-wide')
+  for (const line of r.processHooks.lines) lines.push(`  ${line}`)
   lines.push('')
   const width = Math.max(...Object.values(STALL_LABELS).map((l) => l.length))
   lines.push(`worst-case hang${' '.repeat(width - 13)}without stallguard   with stallguard`)

@@ -4,7 +4,7 @@
 // NODE_USE_ENV_PROXY) put there — a ProxyAgent, an EnvHttpProxyAgent, a
 // proxy http.Agent from another package — routes requests its own way, and
 // a replacement would route around it. Those are kept (see
-// undici-connections.ts for how their sockets are protected).
+// process-hooks.ts for how their sockets are protected).
 import http from 'node:http'
 import https from 'node:https'
 

@@ -17,6 +17,7 @@ export const ENV_VARS = Object.freeze({
   STALLGUARD_MIN_THROUGHPUT: 'lowest acceptable transfer rate of a request body or response',
   STALLGUARD_MIN_THROUGHPUT_GRACE: 'time before the throughput floor applies',
   STALLGUARD_DUMP_SIGNAL: 'signal that prints the requests in flight to stderr (e.g. SIGUSR2)',
+  STALLGUARD_SCOPE: "what the global override reaches: http (every HTTP client, the default) or tcp (every outgoing TCP socket)",
   STALLGUARD_DISABLE: 'switch the global override off (1/true/yes/on)',
 } as const)
 

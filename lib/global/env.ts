@@ -15,6 +15,7 @@ import {
 import { invalidType, MAX_TIMER_MS, outOfRange } from '../validate'
 import { AWS_MIN_THROUGHPUT, MIN_GRACE_MS, type MinThroughputOption } from '../watch/throughput'
 import { constants as osConstants } from 'node:os'
+import { SCOPES, type Scope } from './process-hooks'
 
 type Env = Record<string, string | undefined>
 
@@ -122,6 +123,16 @@ function throughputFloor(env: Env): MinThroughputOption {
   return { ...floor, bytesPerSecond: rate }
 }
 
+/** STALLGUARD_SCOPE: http or tcp; undefined when unset. */
+function scopeOf(env: Env, name: EnvVarName): Scope | undefined {
+  const value = read(env, name)
+  if (value === undefined) return undefined
+  if (!(SCOPES as readonly string[]).includes(value)) {
+    throw invalidType(name, env[name], 'http (every HTTP client: node:http and undici) or tcp (every outgoing TCP socket)')
+  }
+  return value as Scope
+}
+
 /** A catchable signal for the in-flight dump; undefined when unset, 0/off. */
 function signalName(env: Env, name: EnvVarName): NodeJS.Signals | undefined {
   const value = read(env, name)
@@ -179,6 +190,9 @@ export function optionsFromEnv(env: Env = process.env): InstallOptions {
 
   const dumpSignal = signalName(env, 'STALLGUARD_DUMP_SIGNAL')
   if (dumpSignal !== undefined) options.dumpSignal = dumpSignal
+
+  const scope = scopeOf(env, 'STALLGUARD_SCOPE')
+  if (scope !== undefined) options.scope = scope
 
   const disable = flag(env, 'STALLGUARD_DISABLE')
   if (disable !== undefined) options.disable = disable

@@ -1,8 +1,9 @@
-// One call that protects every HTTP client in the process that uses the
-// defaults: undici's global dispatcher (Node's built-in fetch, and
-// undici.request & co. from any undici copy, without a dispatcher) and
-// node:http(s)'s global agents (http.get, https.request, and the libraries
-// built on them).
+// One call that protects every HTTP client in the process: undici's global
+// dispatcher (Node's built-in fetch, and undici.request & co. from any undici
+// copy, without a dispatcher) and node:http(s)'s global agents are replaced;
+// agents and dispatchers the application or its SDKs built themselves are
+// reached through process-wide hooks (process-hooks.ts), and with scope 'tcp'
+// every outgoing TCP socket.
 import http from 'node:http'
 import https from 'node:https'
 import { syncBuiltinESMExports } from 'node:module'
@@ -13,7 +14,8 @@ import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import type { TcpTimeouts } from '../kernel/tcp-options'
 import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveTcp } from '../options'
 import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
-import { protectUndiciConnections } from './undici-connections'
+import { installProcessHooks, SCOPES, type Scope } from './process-hooks'
+import { invalidType } from '../validate'
 import { watchInterceptor } from '../undici/watch-interceptor'
 import { dumpInflightOn } from '../watch/inflight'
 import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
@@ -41,6 +43,13 @@ export interface InstallOptions {
   dumpSignal?: NodeJS.Signals | undefined
   /** Do nothing (and undo an earlier install): the operator's switch, `STALLGUARD_DISABLE=1`. */
   disable?: boolean
+  /**
+   * What the override reaches besides the global clients (`STALLGUARD_SCOPE`):
+   * 'http' (default) every HTTP client in the process, whoever built its agent
+   * or dispatcher; 'tcp' every outgoing TCP socket (database and cache
+   * drivers too). See docs/global.md.
+   */
+  scope?: Scope
   /** Where STALLGUARD_* variables are read (default `process.env`); `false` ignores them. */
   env?: Record<string, string | undefined> | false
 }
@@ -112,13 +121,14 @@ function describeKept(what: string, value: unknown): string {
  * application or Node configured (a ProxyAgent, an EnvHttpProxyAgent from
  * NODE_USE_ENV_PROXY, a proxy agent from a package) is kept: undici
  * dispatchers get the kernel timeouts on their connections (the proxy
- * connection included), see undici-connections.ts. Options not given are
+ * connection included), see process-hooks.ts. Options not given are
  * read from `STALLGUARD_*` env vars; a bad value throws before anything
  * changes. A later install() replaces this one.
  */
 export function install(options?: InstallOptions): Uninstall {
   const merged = effectiveOptions(options)
   const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, dumpSignal } = merged
+  const scope = merged.scope ?? 'http'
 
   if (merged.disable) {
     replaceActive()
@@ -131,6 +141,7 @@ export function install(options?: InstallOptions): Uninstall {
   const timeouts = resolveTcp(tcp)
   const deadlineMs = resolveDeadline(deadline, 'deadline')
   const floor = resolveMinThroughput(minThroughput, 'minThroughput')
+  if (!SCOPES.includes(scope)) throw invalidType('scope', scope, "'http' (every HTTP client) or 'tcp' (every outgoing TCP socket)")
   const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput })
   const candidate = new StallGuardAgent(agentOptions)
   const nodeDefaults = { keepAlive: true, scheduling: 'lifo' as const, timeout: 5000 }
@@ -148,10 +159,10 @@ export function install(options?: InstallOptions): Uninstall {
       ? { replace: candidate }
       : { keep: describeKept('the global dispatcher', previous.dispatcher) },
     http: isNodeAgent(previous.http, 'http')
-      ? { replace: new StallGuardHttpAgent({ ...nodeDefaults, ...inheritedOptions(previous.http), ...ours }) }
+      ? { replace: new (installedHttpAgent(ours))({ ...nodeDefaults, ...inheritedOptions(previous.http), ...ours }) }
       : { keep: describeKept('http.globalAgent', previous.http) },
     https: isNodeAgent(previous.https, 'https')
-      ? { replace: new StallGuardHttpsAgent({ ...nodeDefaults, ...inheritedOptions(previous.https), ...ours }) }
+      ? { replace: new (installedHttpsAgent(ours))({ ...nodeDefaults, ...inheritedOptions(previous.https), ...ours }) }
       : { keep: describeKept('https.globalAgent', previous.https) },
   } satisfies Record<string, Plan<object>>
 
@@ -166,13 +177,14 @@ export function install(options?: InstallOptions): Uninstall {
   if (httpsAgent) https.globalAgent = httpsAgent
   // `import { globalAgent } from 'node:https'` sees the new agents too.
   syncBuiltinESMExports()
-  // A kept undici dispatcher (a proxy, say) keeps routing; its connections
-  // get the kernel timeouts, and its requests the deadline through undici's
-  // own compose() (the same dispatcher underneath, so the same route). The
-  // connection hook stays on when we did replace the default: a dispatcher
-  // the application sets later (a ProxyAgent after the preload ran) is
-  // covered too; our own agents' sockets are already protected and skipped.
-  const stopProtecting = timeouts ? protectUndiciConnections(timeouts) : undefined
+  // Clients we did not build — a kept global agent or dispatcher (a proxy,
+  // say: it keeps routing), an agent an SDK built, a dispatcher the
+  // application sets or uses later — get the kernel timeouts on their
+  // connections, and node:http requests the deadline and floor, through the
+  // process-wide hooks; our own agents' sockets are protected already and
+  // skipped. A kept undici dispatcher gets the deadline through undici's
+  // own compose() (the same dispatcher underneath, so the same route).
+  const stopProtecting = installProcessHooks({ scope, timeouts, deadline: deadlineMs, floor })
   const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, deadlineMs, floor)
   if (composed) setGlobalDispatcher(composed)
   warnKept(plan, merged, composed !== undefined)
@@ -181,7 +193,7 @@ export function install(options?: InstallOptions): Uninstall {
   const uninstall: Uninstall = () => {
     if (closing) return closing
     if (holder[kActive] === uninstall) delete holder[kActive]
-    stopProtecting?.()
+    stopProtecting()
     // Put back only what is still ours: whatever the application set after
     // install() (its own agent, a proxy dispatcher) stays.
     if (dispatcher && getGlobalDispatcher() === dispatcher) setGlobalDispatcher(previous.dispatcher)
@@ -225,8 +237,8 @@ function speaksOurHandlerApi(dispatcher: Dispatcher): boolean {
 
 /**
  * Say what install() left in place and what that means, once per install:
- * a kept node:http agent gets no kernel timeouts (nothing reaches its
- * sockets without patching it); a kept undici dispatcher gets the kernel
+ * a kept node:http agent gets everything through the process-wide hooks,
+ * so it needs no note; a kept undici dispatcher gets the kernel
  * layer and the deadline, not the stale-connection retry (it needs to count
  * requests per connection, which only StallGuardAgent's connector does).
  */
@@ -242,11 +254,34 @@ function warnKept(plan: Record<string, Plan<object>>, options: Omit<InstallOptio
       if (missed.length > 0) {
         notes.push(`${entry.keep} (kept: kernel timeouts on its connections; ${missed.join(' and ')} not applied to it)`)
       }
-    } else {
-      notes.push(`${entry.keep} (kept as the application set it: its sockets get no kernel timeouts)`)
     }
+    // A kept node:http agent is reached by the process-wide hooks like any other.
   }
   if (notes.length === 0) return
   process.emitWarning(`stallguard: install() kept what the application configured, so its requests go where they went: ${notes.join('; ')}`,
     { type: 'StallGuardWarning', code: 'SG_WARN_KEPT_CLIENT' })
+}
+
+type Ours = Pick<InstallOptions, 'tcp' | 'deadline' | 'minThroughput'>
+
+/**
+ * The global agents' class for this install. node:http answers `agent: false`
+ * with `new globalAgent.constructor()`: without arguments that is an agent
+ * with the installed configuration and Node's own default for such an agent
+ * (no keep-alive); with options, the installed configuration under them.
+ */
+function installedHttpAgent(ours: Ours): typeof StallGuardHttpAgent {
+  return class InstalledHttpAgent extends StallGuardHttpAgent {
+    constructor(options?: ConstructorParameters<typeof StallGuardHttpAgent>[0]) {
+      super(options === undefined ? { keepAlive: false, ...ours } : { ...ours, ...options })
+    }
+  }
+}
+
+function installedHttpsAgent(ours: Ours): typeof StallGuardHttpsAgent {
+  return class InstalledHttpsAgent extends StallGuardHttpsAgent {
+    constructor(options?: ConstructorParameters<typeof StallGuardHttpsAgent>[0]) {
+      super(options === undefined ? { keepAlive: false, ...ours } : { ...ours, ...options })
+    }
+  }
 }

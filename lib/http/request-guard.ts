@@ -36,10 +36,13 @@ type ServingStream = Duplex & { _httpMessage?: http.ClientRequest | null }
  * delimited by the connection's end as complete. One shared listener: the
  * request is looked up when an error comes.
  */
-export function forwardSocketErrors(stream: Duplex): void {
+export function forwardSocketErrors(stream: Duplex, prepend = false): void {
   // A subclass may hand the same stream over twice (returned and through the callback).
   if (stream.rawListeners('error').includes(onStreamError)) return
-  stream.on('error', onStreamError)
+  // A socket found only once node:http gave it to a request has node:http's
+  // listener already: ours goes in front of it.
+  if (prepend) stream.prependListener('error', onStreamError)
+  else stream.on('error', onStreamError)
 }
 
 function onStreamError(this: ServingStream, err: Error): void {
@@ -51,8 +54,8 @@ function onStreamError(this: ServingStream, err: Error): void {
 export interface RequestWatch {
   deadline: number
   floor: MinThroughput | undefined
-  /** The agent, for agent.inflight(). */
-  owner: http.Agent
+  /** The agent, for agent.inflight(); any object naming the owner for a request without one. */
+  owner: object
 }
 
 /**
@@ -62,13 +65,13 @@ export interface RequestWatch {
  * keep-alive socket moved).
  */
 class HttpRequestProbe implements RequestProbe {
-  readonly #agent: http.Agent
+  readonly #agent: object
   readonly #req: http.ClientRequest
   /** The socket's counters when this request got it (earlier requests on a keep-alive socket moved those). */
   #baseRead = 0
   #baseWritten = 0
 
-  constructor(agent: http.Agent, req: http.ClientRequest) {
+  constructor(agent: object, req: http.ClientRequest) {
     this.#agent = agent
     this.#req = req
   }
@@ -139,7 +142,7 @@ function failResponse(req: http.ClientRequest, err: Error): void {
   if (res && !res.complete && !res.destroyed) res.destroy(err)
 }
 
-function expire(agent: http.Agent, req: http.ClientRequest, err: Error): void {
+function expire(agent: object, req: http.ClientRequest, err: Error): void {
   const internals = req as unknown as RequestInternals
   const res = internals.res
   // The exchange finished in time (the whole request sent, the whole
@@ -159,8 +162,9 @@ function expire(agent: http.Agent, req: http.ClientRequest, err: Error): void {
   req.destroy(err)
 }
 
-function dequeue(agent: http.Agent, req: http.ClientRequest): boolean {
-  const queues = agent.requests as Record<string, http.ClientRequest[] | undefined>
+function dequeue(agent: object, req: http.ClientRequest): boolean {
+  const queues = (agent as Partial<http.Agent>).requests as Record<string, http.ClientRequest[] | undefined> | undefined
+  if (queues === undefined || queues === null) return false
   for (const [name, queue] of Object.entries(queues)) {
     const index = queue?.indexOf(req) ?? -1
     if (queue && index >= 0) {

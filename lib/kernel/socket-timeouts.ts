@@ -40,6 +40,10 @@ interface SocketState extends RememberedPeer {
   nodeSetKeepAlive: net.Socket['setKeepAlive']
   /** No native layer: our keepalive values went in through Node's setKeepAlive (see fallback()). */
   viaNode: boolean
+  /** The shortest keepalive idle (s) the socket's user asked for through setKeepAlive(true, ms); 0: none. */
+  clientIdleSeconds: number
+  /** The keepalive idle (s) we last wrote, so a repeated request costs no syscall. */
+  heldIdleSeconds: number
 }
 
 type GuardedSocket = net.Socket & {
@@ -102,6 +106,19 @@ function warnOnce(message: string): void {
   process.emitWarning(message, { type: 'StallGuardWarning', code: 'SG_WARN_DEGRADED' })
 }
 
+/**
+ * Whether the socket has a TCP handle (a Unix-domain socket's is a `Pipe`,
+ * with no TCP options), read without a getpeername syscall. False before
+ * connect() made the handle.
+ */
+export function isTcpSocket(socket: net.Socket): boolean {
+  return isTcpHandle(socket as GuardedSocket)
+}
+
+function isTcpHandle(socket: GuardedSocket): boolean {
+  return (socket._handle as { constructor?: { name?: string } } | null | undefined)?.constructor?.name === 'TCP'
+}
+
 function fdOf(socket: GuardedSocket): number {
   const fd = socket._handle?.fd
   return typeof fd === 'number' ? fd : -1
@@ -112,10 +129,10 @@ function fdOf(socket: GuardedSocket): number {
  * connected or not. Durations are milliseconds; missing keys take
  * {@link DEFAULT_TCP_TIMEOUTS}. Unix-domain sockets are left alone.
  *
- * The values stay in force: a later `socket.setKeepAlive(true, …)` (Node's
- * http.Agent does this whenever a socket returns to its pool) would reset
- * interval and count, so it is followed by ours. `setKeepAlive(false)` is
- * respected.
+ * The values stay in force: a later `socket.setKeepAlive(true, ms)` (Node's
+ * http.Agent does this whenever a socket returns to its pool, axios on every
+ * request) keeps keepalive on at the shorter idle of the two, with our
+ * interval and count. `setKeepAlive(false)` is respected.
  */
 export function applySocketTimeouts(socket: net.Socket, tcp?: TcpTimeouts): void {
   applyResolvedTimeouts(socket, resolveTcpTimeouts(tcp))
@@ -127,8 +144,8 @@ export interface ApplyOptions {
    * keepalive off (undici's `keepAlive: false`, node:http's connect options
    * without `keepAlive`) and never lets Node call setKeepAlive on it later
    * (undici does not; our node:http agents use `keepSocketAlive`). Then every
-   * option is written once, while the SYN is in flight, and nothing is
-   * patched on the socket. Without it (a caller's own socket) Node may hold
+   * option is written once, while the SYN is in flight (a client's own
+   * setKeepAlive call is still held to ours, see keepOursOverNodes). Without it (a caller's own socket) Node may hold
    * a keepalive of its own and re-apply it at 'connect' and on every later
    * setKeepAlive(true) call, so ours are written again after each.
    */
@@ -156,9 +173,23 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
     state.allAttempt = 0
   }
   if (guarded.destroyed) return
-  if (!guarded.connecting && fdOf(guarded) >= 0) {
+  const fd = fdOf(guarded)
+  if (!guarded.connecting && fd >= 0) {
     writeTimeouts(guarded, state)
     return
+  }
+  // Already past its connection attempt: a socket found after Node made the
+  // connect call (an IP-literal host connects on the next tick, before a
+  // ClientRequest's 'socket' event). The SYN is in flight on this
+  // descriptor: bound it now; the rest follows at 'connect' as below.
+  if (guarded.connecting && fd >= 0 && state.attempts === 0 && isTcpHandle(guarded)) {
+    state.attempts = 1
+    try {
+      writeUserTimeout(guarded, state)
+    } catch (err) {
+      guarded.destroy(err as Error)
+      return
+    }
   }
   // The descriptor does not exist until the connect call runs (after DNS),
   // and happy-eyeballs makes a new one per attempt. Node emits
@@ -171,7 +202,10 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   // anyone else's listener.
   if (!state.waiting) {
     state.waiting = true
-    const onAttempt = (address: string, port: number): void => {
+    const onAttempt = (address: string, port: number, family?: number): void => {
+      // A Unix-domain socket announces its path as an attempt too (no family):
+      // it has no TCP options, and is never counted as a TCP attempt.
+      if (family !== 4 && family !== 6) return
       const attempt = ++state.attempts
       // The last attempt is the one that connects; remembered for error messages.
       state.peerAddress = address
@@ -222,53 +256,91 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts, owned: bool
     waiting: false,
     nodeSetKeepAlive: socket.setKeepAlive,
     viaNode: false,
+    clientIdleSeconds: 0,
+    heldIdleSeconds: 0,
     peerAddress: undefined,
     peerPort: undefined,
   }
   socket[kState] = state
-  if (!owned) keepOursOverNodes(socket, state)
+  keepOursOverNodes(socket, state)
   nameKernelTimeouts(socket, state)
   return state
 }
 
 /**
- * Only for sockets we do not own (the public applySocketTimeouts on a
- * caller's socket): whoever holds it may call setKeepAlive(true, …) at any
- * time, node:http's default pool does on every reuse, and Node offers no
- * hook on a bare socket to follow such a call. Our agents' sockets never
- * get this patch: undici does not call setKeepAlive after connect, and our
- * node:http agents take Node's pool hook (`keepSocketAlive`) instead.
+ * Every protected socket, ours included: whoever holds it may call
+ * setKeepAlive(true, ms) at any time (node:http's default pool does on every
+ * reuse; axios does setKeepAlive(true, 60000) on every request), and Node's
+ * setKeepAlive (libuv >= 1.35) rewrites TCP_KEEPINTVL=1 and TCP_KEEPCNT=10
+ * besides the idle time. Node offers no hook on a bare socket to follow such
+ * a call, so the socket's own method is replaced, once per connection.
+ *
+ * The rule: keepalive stays on with the shorter idle of the two (ours, the
+ * caller's), our interval and count stay. While the kernel holds ours, a
+ * call is answered here, with a syscall only when it shortens the idle
+ * time. `setKeepAlive(false)` is the caller's decision and is respected
+ * (TCP_USER_TIMEOUT stays); a later setKeepAlive(true, …) puts ours back.
+ * While the socket connects, Node's call goes through (Node re-applies it
+ * just before 'connect'), and ours are written again at 'connect'.
  */
 function keepOursOverNodes(socket: GuardedSocket, state: SocketState): void {
-
-  // Node's setKeepAlive (libuv >= 1.35) rewrites TCP_KEEPINTVL=1 and
-  // TCP_KEEPCNT=10 every time it is called, and node:http's pool calls it
-  // whenever a socket comes back. While the kernel holds our values, such a
-  // call is answered here without a syscall (it would only be undone again:
-  // 4 setsockopts by Node, 3 by us, on every pooled request). Otherwise Node
-  // runs and ours go back on right after.
-  socket.setKeepAlive = function setKeepAlive(this: GuardedSocket, enable?: boolean, ...rest: unknown[]) {
-    if (enable && state.keepAliveOurs && !this.connecting) return this
-    const result = (state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(this, enable, ...rest)
-    if (!enable) {
+  socket.setKeepAlive = function setKeepAlive(this: GuardedSocket, enable?: unknown, initialDelay?: unknown, ...rest: unknown[]) {
+    // Node >= 24 also takes one object: setKeepAlive({ enable, initialDelay, interval, count }).
+    let on = enable
+    let delay = initialDelay
+    if (on !== null && typeof on === 'object') {
+      const options = on as { enable?: unknown; initialDelay?: unknown }
+      on = options.enable
+      delay = options.initialDelay
+    }
+    const t = state.timeouts
+    if (on && t.keepAlive) {
+      const seconds = typeof delay === 'number' && delay >= 1000 ? Math.trunc(delay / 1000) : 0
+      if (seconds > 0 && (state.clientIdleSeconds === 0 || seconds < state.clientIdleSeconds)) state.clientIdleSeconds = seconds
+      if (state.keepAliveOurs && !this.connecting) {
+        if (idleSeconds(state) !== state.heldIdleSeconds) rewriteKeepAlive(this, state)
+        return this
+      }
+    }
+    const result = (state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(this, enable, initialDelay, ...rest)
+    if (!on) {
       state.keepAliveOurs = false
       return result
     }
-    if (state.applied && state.timeouts.keepAlive && nativeUsable) {
-      const fd = fdOf(this)
-      if (fd >= 0) {
-        try {
-          writeKeepAlive(fd, state.timeouts)
-          state.keepAliveOurs = true
-        } catch (err) {
-          this.destroy(err as Error)
-        }
-      }
-    } else if (state.viaNode && state.timeouts.keepAlive && !this.connecting) {
-      keepAliveThroughNode(this, state)
+    if (!t.keepAlive) return result
+    if (this.connecting) {
+      // Node holds this value and re-applies it just before 'connect': make
+      // the 'connect' listener write ours again after it.
+      state.allAttempt = 0
+      return result
     }
+    rewriteKeepAlive(this, state)
     return result
   }
+}
+
+/** Our keepalive (at the shorter idle) back onto a connected socket, natively or through Node. */
+function rewriteKeepAlive(socket: GuardedSocket, state: SocketState): void {
+  if (state.applied && nativeUsable) {
+    const fd = fdOf(socket)
+    if (fd < 0) return
+    try {
+      writeKeepAlive(fd, state)
+      state.keepAliveOurs = true
+    } catch (err) {
+      socket.destroy(err as Error)
+    }
+  } else if (state.viaNode) {
+    keepAliveThroughNode(socket, state)
+  }
+}
+
+/** The idle time to hold: ours, or the caller's when that is shorter (0: the system default). */
+function idleSeconds(state: SocketState): number {
+  const ours = state.timeouts.keepAliveIdleSeconds
+  const theirs = state.clientIdleSeconds
+  if (theirs === 0) return ours
+  return ours > 0 && ours <= theirs ? ours : theirs
 }
 
 function nameKernelTimeouts(socket: GuardedSocket, state: SocketState): void {
@@ -299,15 +371,18 @@ function snapshot(socket: GuardedSocket): TcpInfo | undefined {
 /** Negative = leave alone (the binding's convention); 0 in our model means the same. */
 const orSkip = (value: number): number => (value > 0 ? value : -1)
 
-function writeKeepAlive(fd: number, t: ResolvedTcpTimeouts): void {
+function writeKeepAlive(fd: number, state: SocketState): void {
+  const t = state.timeouts
+  const idle = idleSeconds(state)
   native.binding!.setTimeouts(
     fd,
-    -1,
-    caps!.keepAliveIdle ? orSkip(t.keepAliveIdleSeconds) : -1,
+    1,
+    caps!.keepAliveIdle ? orSkip(idle) : -1,
     caps!.keepAliveInterval ? orSkip(t.keepAliveIntervalSeconds) : -1,
     caps!.keepAliveCount ? orSkip(t.keepAliveCount) : -1,
     -1,
   )
+  state.heldIdleSeconds = idle
 }
 
 function writeTimeouts(socket: GuardedSocket, state: SocketState): void {
@@ -348,16 +423,18 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
     warnOnce(`stallguard: this platform (${process.platform}) has no TCP user timeout option; ` +
       'only keepalive and application deadlines protect against stalled writes')
   }
+  const idle = idleSeconds(state)
   binding.setTimeouts(
     fd,
     t.keepAlive ? 1 : -1,
-    caps!.keepAliveIdle ? orSkip(t.keepAliveIdleSeconds) : -1,
+    caps!.keepAliveIdle ? orSkip(idle) : -1,
     caps!.keepAliveInterval ? orSkip(t.keepAliveIntervalSeconds) : -1,
     caps!.keepAliveCount ? orSkip(t.keepAliveCount) : -1,
     caps!.userTimeout && !userTimeoutDone ? orSkip(t.userTimeoutMs) : -1,
   )
   state.applied = true
   state.keepAliveOurs = t.keepAlive
+  state.heldIdleSeconds = idle
   announceProtected(socket, t, 'native', state.peerAddress, state.peerPort)
 }
 
@@ -384,9 +461,11 @@ function fallback(socket: GuardedSocket, state: SocketState): void {
  */
 function keepAliveThroughNode(socket: GuardedSocket, state: SocketState): void {
   const t = state.timeouts
+  const idle = idleSeconds(state)
   ;(state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(
-    socket, true, t.keepAliveIdleSeconds * 1000, t.keepAliveIntervalSeconds * 1000, t.keepAliveCount)
+    socket, true, idle * 1000, t.keepAliveIntervalSeconds * 1000, t.keepAliveCount)
   state.keepAliveOurs = true
+  state.heldIdleSeconds = idle
 }
 
 /** Kernel timeouts as the kernel holds them, in milliseconds (0 = system default user timeout). */

@@ -73,6 +73,14 @@ function undiciConnectors(build: BuildOptions): (call: ConnectOptions) => Connec
   }
 }
 
+/** The connectors stallguard built: process-wide hooks leave their connections to them. */
+const ours = new WeakSet<object>()
+
+/** Whether `fn` is a connector built here (its sockets are protected with its own values). */
+export function isStallGuardConnector(fn: unknown): boolean {
+  return typeof fn === 'function' && ours.has(fn)
+}
+
 /** Puts the timeouts on every socket `pick(options)` opens; `owned` when undici was told to leave keepalive alone. */
 export function guardConnector(
   pick: (options: ConnectOptions) => Connector,
@@ -85,7 +93,7 @@ export function guardConnector(
     if (timeouts !== undefined && socket instanceof net.Socket) applyResolvedTimeouts(socket, timeouts, { owned })
   }
 
-  return function stallguardConnect(options: ConnectOptions, callback: ConnectCallback) {
+  const stallguardConnect = function stallguardConnect(options: ConnectOptions, callback: ConnectCallback) {
     const returned: unknown = pick(options)(options, (...[err, socket]: Parameters<ConnectCallback>) => {
       if (err !== null) {
         callback(err, null)
@@ -114,6 +122,8 @@ export function guardConnector(
     }
     return returned
   } as Connector
+  ours.add(stallguardConnect)
+  return stallguardConnect
 }
 
 /** undici's connector for `build`, guarded; keepalive left to us where we own it. */
