@@ -171,8 +171,10 @@ for (const host of ['127.0.0.1', '::1']) {
       t.same(readSocketTimeouts(socket), EXPECTED, "at 'connect', before the TLS handshake")
       await once(socket, 'secureConnect')
       t.same(readSocketTimeouts(socket), EXPECTED, 'after the handshake')
+      socket.setKeepAlive(true, 60_000)
+      t.same(readSocketTimeouts(socket), EXPECTED, 'after setKeepAlive(true, 60000) on the TLS socket')
       socket.setKeepAlive(true, 1000)
-      t.same(readSocketTimeouts(socket), EXPECTED, 'after setKeepAlive on the TLS socket')
+      t.same(readSocketTimeouts(socket), { ...EXPECTED, keepAliveIdle: 1000 }, 'a shorter idle asked for is taken; interval and count stay')
     })
 
     t.test('applied after the handshake', async (t) => {

@@ -265,22 +265,26 @@ function warnKept(plan: Record<string, Plan<object>>, options: Omit<InstallOptio
 type Ours = Pick<InstallOptions, 'tcp' | 'deadline' | 'minThroughput'>
 
 /**
- * The global agents' class for this install. node:http answers `agent: false`
- * with `new globalAgent.constructor()`: without arguments that is an agent
- * with the installed configuration and Node's own default for such an agent
- * (no keep-alive); with options, the installed configuration under them.
+ * The global agents' class for this install (named like its parent, so
+ * `globalAgent.constructor.name` reads as before). node:http answers
+ * `agent: false` with `new globalAgent.constructor()`: without arguments that
+ * is an agent with the installed configuration and Node's own default for
+ * such an agent (no keep-alive); with options, the installed configuration
+ * under them.
  */
 function installedHttpAgent(ours: Ours): typeof StallGuardHttpAgent {
-  return class InstalledHttpAgent extends StallGuardHttpAgent {
-    constructor(options?: ConstructorParameters<typeof StallGuardHttpAgent>[0]) {
+  const Base = StallGuardHttpAgent
+  return class StallGuardHttpAgent extends Base {
+    constructor(options?: ConstructorParameters<typeof Base>[0]) {
       super(options === undefined ? { keepAlive: false, ...ours } : { ...ours, ...options })
     }
   }
 }
 
 function installedHttpsAgent(ours: Ours): typeof StallGuardHttpsAgent {
-  return class InstalledHttpsAgent extends StallGuardHttpsAgent {
-    constructor(options?: ConstructorParameters<typeof StallGuardHttpsAgent>[0]) {
+  const Base = StallGuardHttpsAgent
+  return class StallGuardHttpsAgent extends Base {
+    constructor(options?: ConstructorParameters<typeof Base>[0]) {
       super(options === undefined ? { keepAlive: false, ...ours } : { ...ours, ...options })
     }
   }

@@ -40,6 +40,8 @@ interface SocketState extends RememberedPeer {
   nodeSetKeepAlive: net.Socket['setKeepAlive']
   /** No native layer: our keepalive values went in through Node's setKeepAlive (see fallback()). */
   viaNode: boolean
+  /** Node holds a keepalive of its own that it re-applies just before 'connect' (a call while connecting). */
+  nodeReapplies: boolean
   /** The shortest keepalive idle (s) the socket's user asked for through setKeepAlive(true, ms); 0: none. */
   clientIdleSeconds: number
   /** The keepalive idle (s) we last wrote, so a repeated request costs no syscall. */
@@ -116,7 +118,11 @@ export function isTcpSocket(socket: net.Socket): boolean {
 }
 
 function isTcpHandle(socket: GuardedSocket): boolean {
-  return (socket._handle as { constructor?: { name?: string } } | null | undefined)?.constructor?.name === 'TCP'
+  type Handle = { constructor?: { name?: string }; _parent?: Handle } | null | undefined
+  const handle = socket._handle as Handle
+  const name = handle?.constructor?.name
+  // A TLS socket's handle wraps the transport's (TCP or Pipe) as `_parent`.
+  return name === 'TCP' || (name === 'TLSWrap' && handle?._parent?.constructor?.name === 'TCP')
 }
 
 function fdOf(socket: GuardedSocket): number {
@@ -234,7 +240,7 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
     guarded.prependOnceListener('connect', () => {
       settle()
       // Written while this very descriptor was connecting, and Node holds no keepalive to re-apply.
-      if (state.allAttempt !== 0 && state.allAttempt === state.attempts) return
+      if (state.allAttempt !== 0 && state.allAttempt === state.attempts && !state.nodeReapplies) return
       try {
         writeTimeouts(guarded, state)
       } catch (err) {
@@ -256,6 +262,7 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts, owned: bool
     waiting: false,
     nodeSetKeepAlive: socket.setKeepAlive,
     viaNode: false,
+    nodeReapplies: false,
     clientIdleSeconds: 0,
     heldIdleSeconds: 0,
     peerAddress: undefined,
@@ -309,9 +316,9 @@ function keepOursOverNodes(socket: GuardedSocket, state: SocketState): void {
     }
     if (!t.keepAlive) return result
     if (this.connecting) {
-      // Node holds this value and re-applies it just before 'connect': make
-      // the 'connect' listener write ours again after it.
-      state.allAttempt = 0
+      // Node holds this value and re-applies it just before 'connect': the
+      // 'connect' listener writes ours again after it.
+      state.nodeReapplies = true
       return result
     }
     rewriteKeepAlive(this, state)
