@@ -5,7 +5,9 @@ import { formatBytes, stallKind, summarizeTcpInfo } from './diagnostics/tcp-info
 import type { NativeTcpInfo } from './kernel/native'
 import type { ResolvedTcpTimeouts } from './kernel/tcp-options'
 import { describeTcpTimeouts } from './kernel/tcp-options'
-import type { RequestPhase } from './diagnostics/channels'
+
+/** The phase a request was in. */
+export type RequestPhase = 'queued' | 'connecting' | 'sending' | 'waiting for headers' | 'receiving body'
 
 /** Which protection fired. */
 export type StallLayer = 'kernel' | 'deadline' | 'throughput'

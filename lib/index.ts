@@ -1,4 +1,6 @@
 // stallguard: kernel-level socket timeouts for Node.js HTTP clients.
+// The kernel layer reports through hooks; this wires the channels and NODE_DEBUG to them.
+import './diagnostics/protected'
 export { capabilities, type Capabilities } from './capabilities'
 export type { ProcessHooks, Scope } from './global/process-hooks'
 export {

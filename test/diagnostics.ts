@@ -14,7 +14,8 @@ import { formatBytes, summarizeTcpInfo, stallKind } from '../lib/diagnostics/tcp
 import { KernelTimeoutError } from '../lib/errors'
 import type { NativeTcpInfo } from '../lib/kernel/native'
 import type * as SocketTimeouts from '../lib/kernel/socket-timeouts'
-import { applySocketTimeouts, tcpInfo } from '../lib/kernel/socket-timeouts'
+// Through the package's entry point: it wires the kernel layer's hooks to the channels.
+import { applySocketTimeouts, tcpInfo } from '../lib/index'
 import { resolveTcpTimeouts } from '../lib/kernel/tcp-options'
 
 async function listener(t: Test): Promise<number> {
@@ -53,6 +54,8 @@ t.test('stallguard:socket:protected: the socket, the timeouts written (ms) and h
 t.test('stallguard:socket:protected via fallback when the binding is missing', async (t) => {
   const api = t.mockRequire('../lib/kernel/socket-timeouts', {
     '../lib/kernel/native': { native: { binding: undefined, file: undefined, error: new Error('No native build was found') } },
+    // The hooks the diagnostics layer registered on (the fresh copy would have none).
+    '../lib/kernel/hooks': require('../lib/kernel/hooks'),
   }) as typeof SocketTimeouts
   const quiet = (): void => {}
   process.on('warning', quiet)

@@ -7,8 +7,10 @@
 // them that name a request (origin, path) are redacted (see redact.ts).
 import diagnostics from 'node:diagnostics_channel'
 import type net from 'node:net'
-import type { DeadlineExceededError, KernelTimeoutError } from '../errors'
-import type { TcpInfo } from '../kernel/socket-timeouts'
+import type { DeadlineExceededError, KernelTimeoutError, RequestPhase } from '../errors'
+import type { NativeTcpInfo as TcpInfo } from '../kernel/native'
+
+export type { RequestPhase }
 
 /** Kernel timeouts as written to one socket, in milliseconds (count: probes; 0 = system default). */
 export interface AppliedTimeouts {
@@ -53,9 +55,6 @@ export interface KernelTimeoutMessage {
   /** TCP_INFO read when the kernel gave up; undefined where the platform has none. */
   tcpInfo: TcpInfo | undefined
 }
-
-/** The phase a request was in. */
-export type RequestPhase = 'queued' | 'connecting' | 'sending' | 'waiting for headers' | 'receiving body'
 
 /** `stallguard:deadline`: a request's deadline fired. */
 export interface DeadlineMessage {

@@ -1,11 +1,17 @@
-// Reporting that a socket got its kernel timeouts: channel
-// `stallguard:socket:protected` and a NODE_DEBUG line. Free when nobody
-// listens: the payload is built only for subscribers.
+// Reporting what the kernel layer does: a socket got its kernel timeouts
+// (channel `stallguard:socket:protected`), the kernel gave up on a
+// connection (`stallguard:kernel-timeout`), each with a NODE_DEBUG line.
+// Registered on the kernel layer's hooks when this module loads (every
+// entry point that protects sockets imports it). Free when nobody listens:
+// payloads are built only for subscribers.
 import type net from 'node:net'
+import type { KernelTimeoutError } from '../errors'
 import { nodeSetsKeepAliveIntervalAndCount } from '../kernel/degraded'
+import { onKernelTimeout, onProtected } from '../kernel/hooks'
+import type { NativeTcpInfo } from '../kernel/native'
 import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 import { describeTcpTimeouts } from '../kernel/tcp-options'
-import { channels, withSocket, type AppliedTimeouts, type SocketProtectedMessage } from './channels'
+import { channels, withSocket, type AppliedTimeouts, type KernelTimeoutMessage, type SocketProtectedMessage } from './channels'
 import { debug, debugEnabled } from './debug'
 import { formatEndpoint } from './endpoint'
 
@@ -47,3 +53,14 @@ export function announceProtected(
     debug('protected', `${peer} (${via}): ${what}`)
   }
 }
+
+export function announceKernelTimeout(socket: net.Socket, error: KernelTimeoutError, info: NativeTcpInfo | undefined): void {
+  if (channels.kernelTimeout.hasSubscribers) {
+    const message: KernelTimeoutMessage = withSocket({ error, tcpInfo: info }, socket)
+    channels.kernelTimeout.publish(message)
+  }
+  if (debugEnabled()) debug('kernel-timeout', error.message)
+}
+
+onProtected(announceProtected)
+onKernelTimeout(announceKernelTimeout)

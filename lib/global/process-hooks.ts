@@ -28,6 +28,8 @@
 //   does not publish (Node < 22.17), scope 'tcp' wraps
 //   net.Socket.prototype.connect, the only patch here, put back by the
 //   undo function.
+// The kernel layer reports through hooks; this wires the channels and NODE_DEBUG to them.
+import '../diagnostics/protected'
 import diagnostics from 'node:diagnostics_channel'
 import http from 'node:http'
 import net from 'node:net'

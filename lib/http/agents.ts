@@ -2,6 +2,8 @@
 // kernel timeouts, with an optional deadline per request. They drop in
 // wherever an http.Agent goes: http.request, the AWS SDK's NodeHttpHandler,
 // got, axios.
+// The kernel layer reports through hooks; this wires the channels and NODE_DEBUG to them.
+import '../diagnostics/protected'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'

@@ -1,12 +1,12 @@
 // Turning the kernel's bare `read ETIMEDOUT` into a KernelTimeoutError that
-// says who the peer was and what the kernel saw, and reporting it (channel
+// says who the peer was and what the kernel saw, and reporting it through
+// the kernel layer's hook (the diagnostics layer publishes it: channel
 // `stallguard:kernel-timeout`, NODE_DEBUG). Called from the socket's destroy
 // wrapper, where the descriptor is still open: TCP_INFO is read there or
 // never (the counters die with the descriptor).
 import type net from 'node:net'
-import { channels, withSocket, type KernelTimeoutMessage } from '../diagnostics/channels'
-import { debug, debugEnabled } from '../diagnostics/debug'
 import { KernelTimeoutError } from '../errors'
+import { kernelHooks } from './hooks'
 import type { NativeTcpInfo } from './native'
 import type { ResolvedTcpTimeouts } from './tcp-options'
 
@@ -35,10 +35,6 @@ export function nameKernelTimeout(
   const address = remembered.peerAddress ?? cause.address ?? socket.remoteAddress
   const port = remembered.peerPort ?? cause.port ?? socket.remotePort
   const error = new KernelTimeoutError(cause, timeouts, { address, port }, info)
-  if (channels.kernelTimeout.hasSubscribers) {
-    const message: KernelTimeoutMessage = withSocket({ error, tcpInfo: info }, socket)
-    channels.kernelTimeout.publish(message)
-  }
-  if (debugEnabled()) debug('kernel-timeout', error.message)
+  kernelHooks.kernelTimeout?.(socket, error, info)
   return error
 }

@@ -1,7 +1,7 @@
 // The public socket-level API: put kernel timeouts on a net/tls socket, read
 // them back, read TCP_INFO, and report what this platform can do.
 import net from 'node:net'
-import { announceProtected } from '../diagnostics/protected'
+import { kernelHooks } from './hooks'
 import { StallGuardError } from '../errors'
 import { nameKernelTimeout, type RememberedPeer } from './kernel-timeout'
 import { native, type NativeTcpInfo } from './native'
@@ -442,7 +442,7 @@ function writeToKernel(socket: GuardedSocket, state: SocketState): void {
   state.applied = true
   state.keepAliveOurs = t.keepAlive
   state.heldIdleSeconds = idle
-  announceProtected(socket, t, 'native', state.peerAddress, state.peerPort)
+  kernelHooks.protected?.(socket, t, 'native', state.peerAddress, state.peerPort)
 }
 
 /**
@@ -457,7 +457,7 @@ function fallback(socket: GuardedSocket, state: SocketState): void {
   state.viaNode = true
   if (!state.timeouts.keepAlive) return
   keepAliveThroughNode(socket, state)
-  announceProtected(socket, state.timeouts, 'fallback', state.peerAddress, state.peerPort)
+  kernelHooks.protected?.(socket, state.timeouts, 'fallback', state.peerAddress, state.peerPort)
 }
 
 /**

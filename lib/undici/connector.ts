@@ -4,6 +4,8 @@
 // options are written while the SYN is in flight, so a handshake (TCP or
 // TLS) that stalls is covered too; a happy-eyeballs loser never becomes the
 // socket, and the winner gets its own.
+// The kernel layer reports through hooks; this wires the channels and NODE_DEBUG to them.
+import '../diagnostics/protected'
 import net from 'node:net'
 import { buildConnector } from 'undici'
 import { capabilities, applyResolvedTimeouts } from '../kernel/socket-timeouts'
