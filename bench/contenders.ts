@@ -2,12 +2,15 @@
 // The first entry of each group is the baseline its ratios are taken against.
 import http from 'node:http'
 import { Agent } from 'undici'
-import { StallGuardAgent, StallGuardHttpAgent } from 'stallguard'
+import { install, StallGuardAgent, StallGuardHttpAgent, type InstallOptions, type Uninstall } from 'stallguard'
 import { httpSender, undiciSender, type Send, type Target } from './load'
 
 export interface Client {
   send(target: Target): Send
   close(): Promise<void>
+  /** Around each of this contender's slices: process-wide state only it may have on (install()). */
+  enter?(): void
+  leave?(): Promise<void>
 }
 
 export interface Contender {
@@ -48,7 +51,30 @@ export const httpGroup: Contender[] = [
   },
 ]
 
-export const groups = [undiciGroup, httpGroup]
+/**
+ * A plain http.Agent the application built, without and with install()'s
+ * process-wide hooks (the case of an SDK's own agent under the preload).
+ * install() is on only during this contender's slices, so the baseline's
+ * requests never meet the hooks.
+ */
+const underInstall = (options: InstallOptions) => (maxSockets: number): Client => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets })
+  let uninstall: Uninstall | undefined
+  return {
+    send: (target) => httpSender(agent, target),
+    close: async () => agent.destroy(),
+    enter: () => { uninstall = install({ ...options, env: false }) },
+    leave: async () => { await uninstall?.() },
+  }
+}
+
+export const installGroup: Contender[] = [
+  { name: 'http.Agent (no install)', make: (maxSockets) => httpClient(new http.Agent({ keepAlive: true, maxSockets })) },
+  { name: 'http.Agent under install()', make: underInstall({}) },
+  { name: 'http.Agent under install() + deadline', make: underInstall({ deadline: 60_000 }) },
+]
+
+export const groups = [undiciGroup, httpGroup, installGroup]
 
 export function byName(name: string): Contender {
   const found = groups.flat().find((c) => c.name === name)

@@ -5,13 +5,13 @@ import { fork, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
-import { groups, httpGroup, undiciGroup } from './contenders'
+import { groups, httpGroup, installGroup, undiciGroup } from './contenders'
 import { measure, type Plan, type Row } from './throughput'
 import { netnsUnavailableReason } from '../test/fixtures/netns'
 
 const quick = process.argv.includes('--quick')
 // `--only=<text>`: just the throughput scenarios whose name contains it, and
-// `--group=undici|http` just one group (no memory or detection parts, and
+// `--group=undici|http|install` just one group (no memory or detection parts, and
 // the results go to RESULTS.only.md): for checking one change on a shared machine.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
 const onlyGroup = process.argv.find((a) => a.startsWith('--group='))?.slice('--group='.length)
@@ -127,7 +127,8 @@ async function main(): Promise<void> {
   }
   for (const [group, plan] of plans) {
     if (only !== undefined && !plan.scenario.includes(only)) continue
-    if (onlyGroup !== undefined && group !== (onlyGroup === 'http' ? httpGroup : undiciGroup)) continue
+    const chosen = onlyGroup === 'http' ? httpGroup : onlyGroup === 'install' ? installGroup : undiciGroup
+    if (onlyGroup !== undefined && group !== chosen) continue
     const result = await measure(group, plan)
     rows.push(...result)
     for (const r of result) console.error(`${plan.scenario.padEnd(36)} ${r.contender.padEnd(28)} ${fmt(r.perSecond)} ${r.unit}  p99 ${fmt(r.p99, 3)} ms`)

@@ -44,12 +44,18 @@ export async function measure(group: Contender[], plan: Plan): Promise<Row[]> {
   const errors = group.map(() => 0)
   try {
     // Warm-up: connections open, JIT settles.
-    for (const send of senders) await drive(send, plan.concurrency, Math.min(500, plan.sliceMs))
+    for (const [i, send] of senders.entries()) {
+      clients[i]!.enter?.()
+      await drive(send, plan.concurrency, Math.min(500, plan.sliceMs))
+      await clients[i]!.leave?.()
+    }
     for (let round = 0; round < plan.rounds; round++) {
       const order = group.map((_, i) => i)
       if (round % 2 === 1) order.reverse()
       for (const i of order) {
+        clients[i]!.enter?.()
         const slice = await drive(senders[i]!, plan.concurrency, plan.sliceMs)
+        await clients[i]!.leave?.()
         const amount = plan.unit === 'MiB/s' ? slice.bytes / 2 ** 20 : slice.requests
         rates[i]!.push(amount / slice.seconds)
         cpu[i]!.push(slice.cpuMicros / Math.max(1, slice.requests))

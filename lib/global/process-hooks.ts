@@ -201,6 +201,12 @@ export function installProcessHooks(options: ProcessHookOptions): () => void {
     // Our agents protect and watch their own (global ones after install(), and agent:false ones).
     if (agent instanceof StallGuardHttpAgent || agent instanceof StallGuardHttpsAgent) return
     if (watching) watchForeign(req, agent, deadline, floor)
+    if (timeouts === undefined) return
+    // A pooled socket (the agent decided in addRequest, before either
+    // channel): it was new once, and seen then. Nothing per request on the
+    // hot path; the cost is a socket an agent pooled before install() ran,
+    // which stays as it was (none under the preload).
+    if ((req as { reusedSocket?: boolean }).reusedSocket === true) return
     const socket = req.socket
     if (socket) onHttpSocket(socket)
     else req.on('socket', onRequestSocket)
