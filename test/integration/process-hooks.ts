@@ -190,4 +190,12 @@ if (enterNetns(t, __filename)) {
     t.match(r.error, { name: 'DeadlineExceededError', code: 'SG_ERR_DEADLINE_EXCEEDED' })
     t.ok(r.elapsed >= 900 && r.elapsed <= 2500, `the deadline fired after ${r.elapsed} ms (1000 ms deadline)`)
   })
+
+  t.test('the process-wide throughput floor reaches a body an app-built http.Agent reads', async (t) => {
+    const server = await startTrickleServer(t, 'http')
+    const r = await run(t, 'floor', { ports: { http: server.port }, install: { tcp: SHORT_TCP, minThroughput: { bytesPerSecond: 100, grace: 1000 }, env: false } })
+    t.equal(r.outcome, 'error', JSON.stringify(r))
+    t.match(r.error, { name: 'StalledStreamError', code: 'SG_ERR_STALLED_STREAM' })
+    t.ok(r.elapsed >= 900 && r.elapsed <= 3500, `the floor fired after ${r.elapsed} ms (100 B/s over 1 s, 2 B/s arriving)`)
+  })
 }
