@@ -1,0 +1,65 @@
+// Zero-code protection through widely used clients that build their own
+// agent or dispatcher, real servers, real kernel (private namespace,
+// nftables): each client runs in an app started as
+// `node --import stallguard/register app.js` with STALLGUARD_* env vars only
+// (test/fixtures/clients-app.js). A dead pooled connection fails in the user
+// timeout + 1.5 s; a body whose path dies fails in the keepalive bound + 1.5 s
+// (axios included, which calls setKeepAlive(true, 60000) on every request).
+import t, { type Test } from 'tap'
+import { BOUND, type ErrorChain, kernelErrorIn, runClientApp, SHORT_ENV } from '../fixtures/clients-run'
+import { IDLE_WINDOW, WRITE_WINDOW } from '../fixtures/kernel-window'
+import { enterNetns } from '../fixtures/netns'
+import { startTrickleServer, type Wire } from '../fixtures/trickle'
+
+/** Each client, and the wire its users would point it at (the Azure-style SDK talks https). */
+const CLIENTS: ReadonlyArray<[string, Wire]> = [
+  ['got', 'http'],
+  ['axios', 'http'],
+  ['agentkeepalive', 'http'],
+  ['node-fetch', 'http'],
+  ['azure-style-sdk', 'https'],
+  ['undici.Agent', 'http'],
+  ['undici.Pool', 'https'],
+]
+
+/**
+ * What each client hands its caller when the kernel aborts the connection.
+ * Most pass our KernelTimeoutError on (itself or as `cause`). node-fetch 2
+ * copies its code and message into a FetchError without a cause when the
+ * request fails (its body stream passes ours on as it is). got reads a
+ * body through the response's 'aborted' event, which Node emits for any
+ * connection lost mid-body: its ReadError says ECONNRESET whatever the
+ * reason (the timing is what shows the kernel acted).
+ */
+function expectedError(client: string, scenario: string): (e: ErrorChain | undefined) => boolean {
+  if (client === 'node-fetch') {
+    return (e) => kernelErrorIn(e) ||
+      (e?.name === 'FetchError' && e.code === 'ETIMEDOUT' && /the kernel aborted the connection/.test(e.message ?? ''))
+  }
+  if (client === 'got' && scenario === 'midBody') return (e) => e?.name === 'ReadError' && e.code === 'ECONNRESET'
+  return kernelErrorIn
+}
+
+const SCENARIOS = [
+  ['pooled', 'a dead pooled connection', WRITE_WINDOW.min, BOUND.write],
+  ['midBody', 'a body whose path dies', IDLE_WINDOW.min, BOUND.idle],
+] as const
+
+if (enterNetns(t, __filename)) {
+  // Each run has its own server, port and nftables table: they can overlap.
+  t.jobs = 4
+  for (const [client, wire] of CLIENTS) {
+    for (const [scenario, what, min, max] of SCENARIOS) {
+      t.test(`${client}: ${what} fails within ${max} ms under the preload`, async (t: Test) => {
+        const server = await startTrickleServer(t, wire)
+        const { result: r, code, stderr } = await runClientApp(t, 'clients-app.js',
+          { client, scenario, url: server.url, limit: max + 5000 }, { preload: true, env: SHORT_ENV })
+        t.equal(code, 0, `the app exited cleanly ${stderr}`)
+        t.equal(r?.globalAgent, 'StallGuardHttpAgent', 'the preload ran')
+        t.equal(r?.outcome, 'error', `${client} failed (${JSON.stringify(r)})`)
+        t.ok(expectedError(client, scenario)(r?.error), `${client}'s rendering of the kernel's ETIMEDOUT: ${JSON.stringify(r?.error)}`)
+        t.ok(r !== undefined && r.elapsed >= min && r.elapsed <= max, `failed ${r?.elapsed} ms after the cut (window ${min}–${max})`)
+      })
+    }
+  }
+}
