@@ -5,9 +5,12 @@
 // (test/fixtures/clients-app.js). A dead pooled connection fails in the user
 // timeout + 1.5 s; a body whose path dies fails in the keepalive bound + 1.5 s
 // (axios included, which calls setKeepAlive(true, 60000) on every request).
+// Also: `agent: false` (node-fetch) gets the STALLGUARD_* values, and an
+// event stream quiet for 3x the keepalive window from a live server is never
+// cut, in scope http and tcp.
 import t, { type Test } from 'tap'
 import { BOUND, type ErrorChain, kernelErrorIn, runClientApp, SHORT_ENV } from '../fixtures/clients-run'
-import { IDLE_WINDOW, WRITE_WINDOW } from '../fixtures/kernel-window'
+import { IDLE_WINDOW, SHORT_TCP, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { enterNetns } from '../fixtures/netns'
 import { startTrickleServer, type Wire } from '../fixtures/trickle'
 
@@ -45,9 +48,14 @@ const SCENARIOS = [
   ['midBody', 'a body whose path dies', IDLE_WINDOW.min, BOUND.idle],
 ] as const
 
+/** What STALLGUARD_* configures, as readSocketTimeouts() reports it. */
+const OURS = { keepAlive: true, keepAliveIdle: 1000, keepAliveInterval: 1000, keepAliveCount: 1, userTimeout: 2000 }
+const QUIET_MS = 3 * Math.max(SHORT_TCP.keepAliveIdle + SHORT_TCP.keepAliveInterval * SHORT_TCP.keepAliveCount, SHORT_TCP.userTimeout)
+
 if (enterNetns(t, __filename)) {
-  // Each run has its own server, port and nftables table: they can overlap.
-  t.jobs = 4
+  // Each run has its own server, port and nftables table: they can overlap
+  // (most of a run is waiting on the kernel or a quiet server, not CPU).
+  t.jobs = 6
   for (const [client, wire] of CLIENTS) {
     for (const [scenario, what, min, max] of SCENARIOS) {
       t.test(`${client}: ${what} fails within ${max} ms under the preload`, async (t: Test) => {
@@ -59,6 +67,28 @@ if (enterNetns(t, __filename)) {
         t.equal(r?.outcome, 'error', `${client} failed (${JSON.stringify(r)})`)
         t.ok(expectedError(client, scenario)(r?.error), `${client}'s rendering of the kernel's ETIMEDOUT: ${JSON.stringify(r?.error)}`)
         t.ok(r !== undefined && r.elapsed >= min && r.elapsed <= max, `failed ${r?.elapsed} ms after the cut (window ${min}–${max})`)
+      })
+    }
+  }
+
+  t.test('node-fetch with agent: false: the agent node:http builds gets the configured values', async (t) => {
+    const server = await startTrickleServer(t, 'http')
+    const { result: r, code, stderr } = await runClientApp(t, 'clients-app.js',
+      { client: 'node-fetch agent:false', scenario: 'timeouts', url: server.url, limit: 5000 }, { preload: true, env: SHORT_ENV })
+    t.equal(code, 0, `the app exited cleanly ${stderr}`)
+    t.same(r?.seen, [OURS], 'one socket, protected with the STALLGUARD_* values (read back from the kernel)')
+  })
+
+  for (const scope of ['http', 'tcp'] as const) {
+    for (const client of ['axios', 'undici.Agent']) {
+      t.test(`scope ${scope}: ${client}: an event stream silent for ${QUIET_MS} ms (3x the keepalive window) from a live server is never cut`, async (t) => {
+        const server = await startTrickleServer(t, 'http')
+        const { result: r, code, stderr } = await runClientApp(t, 'clients-app.js',
+          { client, scenario: 'quiet', url: server.url, quietMs: QUIET_MS },
+          { preload: true, env: { ...SHORT_ENV, STALLGUARD_SCOPE: scope } })
+        t.equal(code, 0, `the app exited cleanly ${stderr}`)
+        t.equal(r?.outcome, 'ok', `the stream ended normally after ${r?.elapsed} ms (${JSON.stringify(r?.error)})`)
+        t.ok(r?.elapsed >= QUIET_MS, 'it was quiet for the whole spell')
       })
     }
   }
