@@ -70,6 +70,11 @@ t.test('uninstall() unsubscribes every channel and puts net.Socket.prototype.con
   t.equal(json.after.restored, true, "Node's connect is back")
 })
 
+t.test('a process-wide deadline cannot reach an undici dispatcher the application built: said once', async (t) => {
+  const { json } = child('unreached', { NODE_NO_WARNINGS: '' })
+  t.same(json.warnings, ['SG_WARN_UNREACHED_DISPATCHER'], 'one warning for two dispatchers and six connections')
+})
+
 t.test('no listener growth: 300 pooled requests of a plain http.Agent under install()', async (t) => {
   const { json } = child('leak')
   t.ok(json.sameSocket, 'one pooled socket served them all')

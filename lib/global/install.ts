@@ -184,7 +184,7 @@ export function install(options?: InstallOptions): Uninstall {
   // process-wide hooks; our own agents' sockets are protected already and
   // skipped. A kept undici dispatcher gets the deadline through undici's
   // own compose() (the same dispatcher underneath, so the same route).
-  const stopProtecting = installProcessHooks({ scope, timeouts, deadline: deadlineMs, floor })
+  const stopProtecting = installProcessHooks({ scope, timeouts, deadline: deadlineMs, floor, warnUnreached: dispatcher !== undefined })
   const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, deadlineMs, floor)
   if (composed) setGlobalDispatcher(composed)
   warnKept(plan, merged, composed !== undefined)

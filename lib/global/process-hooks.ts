@@ -139,6 +139,13 @@ export interface ProcessHookOptions {
   /** Deadline (ms, 0 = none) and throughput floor for node:http requests of agents we did not build. */
   deadline: number
   floor: MinThroughput | undefined
+  /**
+   * Say once when an undici dispatcher we did not build connects while a
+   * deadline or floor is configured. Only when the global dispatcher is
+   * ours: a kept one (composed with the deadline, or named by install()'s
+   * own warning) cannot be told apart from the application's others.
+   */
+  warnUnreached: boolean
 }
 
 /** Marks a socket whose error forwarding is in place (once per socket, not per request). */
@@ -162,7 +169,7 @@ export function activeScope(): Scope {
  * of it: every channel unsubscribed, the fallback patch put back.
  */
 export function installProcessHooks(options: ProcessHookOptions): () => void {
-  const { scope, timeouts, deadline, floor } = options
+  const { scope, timeouts, deadline, floor, warnUnreached } = options
   const watching = deadline > 0 || floor !== undefined
   const undo: Array<() => void> = []
   const subscribe = (channel: diagnostics.Channel, listener: (message: unknown, name: string | symbol) => void): void => {
@@ -220,7 +227,7 @@ export function installProcessHooks(options: ProcessHookOptions): () => void {
     subscribe(beforeConnect, (message) => {
       const connector = (message as { connector?: unknown } | null)?.connector
       if (isStallGuardConnector(connector)) return
-      if (watching) warnDeadlineUnreached()
+      if (watching && warnUnreached) warnDeadlineUnreached()
       undiciNext = true
       queueMicrotask(clearMark)
     })
