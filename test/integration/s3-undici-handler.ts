@@ -73,7 +73,11 @@ if (enterNetns(t, __filename)) {
       const res = await get(s3)
       const total = since(start)
       const { err, elapsed } = await aborted
-      assertKernelTimeout(t, err, elapsed, WRITE_WINDOW, 'the attempt on the pooled connection', 'retransmissions', server.port)
+      // No evidence kind asserted: the idle pooled connection is probed every
+      // second, so the kernel may find it dead by an unanswered probe just
+      // before the request is written into it (seen once on Node 20).
+      assertKernelTimeout(t, err, elapsed, WRITE_WINDOW, 'the attempt on the pooled connection')
+      t.match(err, { address: '127.0.0.1', port: server.port }, 'the error names the peer')
       const body = Buffer.from(await res.Body!.transformToByteArray())
       t.equal(digest(body), digest(OBJECT), `the retry delivered the object (${total} ms in all, SDK attempts ${res.$metadata.attempts})`)
       t.ok(total <= WRITE_WINDOW.max + 2000, `GetObject resolved ${total} ms after the fault`)
