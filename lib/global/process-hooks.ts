@@ -76,13 +76,12 @@ const netSocket = diagnostics.channel('net.client.socket')
 const beforeConnect = diagnostics.channel('undici:client:beforeConnect')
 const connected = diagnostics.channel('undici:client:connected')
 
-function nodeAtLeast(major: number, minor: number): boolean {
-  const [a = 0, b = 0] = process.versions.node.split('.').map(Number)
-  return a > major || (a === major && b >= minor)
-}
-
-/** `http.client.request.created`: Node 22.14+, 23.2+. */
-const hasRequestCreated = nodeAtLeast(23, 2) || (nodeAtLeast(22, 14) && !nodeAtLeast(23, 0))
+/**
+ * Whether ClientRequest publishes `http.client.request.created` (Node 22.14+,
+ * 23.2+), read from Node's own source rather than a version table: a
+ * channel nobody publishes would leave node:http unreached.
+ */
+const hasRequestCreated = Function.prototype.toString.call(http.ClientRequest).includes('onClientRequestCreatedChannel')
 
 let earlyChannelProbe: boolean | undefined
 /**
