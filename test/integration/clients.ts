@@ -5,6 +5,7 @@
 // (test/fixtures/clients-app.js). A dead pooled connection fails in the user
 // timeout + 1.5 s; a body whose path dies fails in the keepalive bound + 1.5 s
 // (axios included, which calls setKeepAlive(true, 60000) on every request).
+// Without the preload the same apps are still waiting well past the bound.
 // Also: `agent: false` (node-fetch) gets the STALLGUARD_* values, and an
 // event stream quiet for 3x the keepalive window from a live server is never
 // cut, in scope http and tcp.
@@ -48,6 +49,8 @@ const SCENARIOS = [
   ['midBody', 'a body whose path dies', IDLE_WINDOW.min, BOUND.idle],
 ] as const
 
+/** How far past the bound an app without the preload must still be waiting. */
+const HANGS_PAST = 5000
 /** What STALLGUARD_* configures, as readSocketTimeouts() reports it. */
 const OURS = { keepAlive: true, keepAliveIdle: 1000, keepAliveInterval: 1000, keepAliveCount: 1, userTimeout: 2000 }
 const QUIET_MS = 3 * Math.max(SHORT_TCP.keepAliveIdle + SHORT_TCP.keepAliveInterval * SHORT_TCP.keepAliveCount, SHORT_TCP.userTimeout)
@@ -72,6 +75,26 @@ if (enterNetns(t, __filename)) {
           `failed ${r?.elapsed} ms after the cut (≤ ${max})${r?.sinceLastData === undefined ? '' : `, ${r.sinceLastData} ms after the last byte`} (≥ ${min})`)
       })
     }
+  }
+
+  // The control: the same apps without the preload are still waiting 5 s
+  // past the bound (their pooled connection would take ~940 s to fail),
+  // except agentkeepalive, whose own socket timeout ends it at 8 s.
+  for (const [client, wire] of CLIENTS) {
+    t.test(`${client} without the preload: a dead pooled connection is still waiting ${BOUND.write + HANGS_PAST} ms later`, async (t: Test) => {
+      const server = await startTrickleServer(t, wire)
+      const { result: r, code, stderr } = await runClientApp(t, 'clients-app.js',
+        { client, scenario: 'pooled', url: server.url, limit: BOUND.write + HANGS_PAST }, { preload: false, env: SHORT_ENV })
+      t.equal(code, 0, `the app exited cleanly ${stderr}`)
+      t.equal(r?.globalAgent, 'Agent', 'nothing was installed')
+      if (client === 'agentkeepalive') {
+        // agentkeepalive's own inactivity timeout (2x freeSocketTimeout = 8 s by default) ends it first.
+        t.match(r, { outcome: 'error', error: { code: 'ERR_SOCKET_TIMEOUT' } }, `agentkeepalive's socket timeout (${JSON.stringify(r?.error)})`)
+        t.ok(r?.elapsed >= 8000, `only after its own 8 s (${r?.elapsed} ms), where the preload fails it in the user timeout`)
+      } else {
+        t.equal(r?.outcome, 'pending', `still pending after ${r?.elapsed} ms (${JSON.stringify(r?.error)})`)
+      }
+    })
   }
 
   t.test('node-fetch with agent: false: the agent node:http builds gets the configured values', async (t) => {
