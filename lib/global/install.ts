@@ -6,9 +6,10 @@
 import http from 'node:http'
 import https from 'node:https'
 import { syncBuiltinESMExports } from 'node:module'
+import { isMainThread } from 'node:worker_threads'
 import { getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici'
 import { StallGuardAgent, type StallGuardAgentOptions } from '../undici/agent'
-import { optionsFromEnv } from './env'
+import { disabledByEnv, ignoredWhenDisabled, optionsFromEnv, readEnvOptions } from './env'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import type { TcpTimeouts } from '../kernel/tcp-options'
 import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveTcp } from '../options'
@@ -84,8 +85,21 @@ function retire(agent: http.Agent): void {
 export function effectiveOptions(options?: InstallOptions): Omit<InstallOptions, 'env'> {
   const explicit = checkOptions(options)
   const env = explicit.env ?? process.env
-  const { env: _ignored, ...merged } = merge(env === false ? {} : optionsFromEnv(env), explicit)
+  // Code that says `disable: false` overrules the kill switch: then every variable counts.
+  const fromEnv = env === false ? {} : explicit.disable === false ? readEnvOptions(env) : optionsFromEnv(env)
+  const { env: _ignored, ...merged } = merge(fromEnv, explicit)
   return merged
+}
+
+/** One warning when the environment switched stallguard off, naming what it ignored. */
+function warnDisabled(options: InstallOptions | undefined): void {
+  const env = options?.env ?? process.env
+  // Once per process: a loader's hooks thread (tsx, a test runner) runs --require preloads again.
+  if (!isMainThread || env === false || options?.disable !== undefined || !disabledByEnv(env)) return
+  const ignored = ignoredWhenDisabled(env)
+  process.emitWarning(`stallguard is off (STALLGUARD_DISABLE=${env.STALLGUARD_DISABLE}): no socket, request or global ` +
+    `HTTP client is changed. ${ignored.length === 0 ? 'No other STALLGUARD_* variable is set.' : `Ignored: ${ignored.join(', ')}.`}`,
+  { type: 'StallGuardWarning', code: 'SG_WARN_DISABLED' })
 }
 
 /** Undo the active install, if any; its dispatcher finishes closing in the background. */
@@ -121,6 +135,7 @@ export function install(options?: InstallOptions): Uninstall {
   const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, dumpSignal } = merged
 
   if (merged.disable) {
+    warnDisabled(options)
     replaceActive()
     return async () => {}
   }
