@@ -1,6 +1,7 @@
 // The option model for the kernel layer: what users write (milliseconds,
 // `false` for "system default"), the defaults, and the resolved form in the
 // units each socket option takes. Resolved once per agent, not per socket.
+import { unknownKeyHint } from '../suggest'
 import { checkNumber, invalidType, outOfRange } from '../validate'
 
 /** Kernel timeouts for one socket. All durations are in milliseconds. */
@@ -102,7 +103,7 @@ export function resolveTcpTimeouts(
   for (const key of Object.keys(tcp ?? {})) {
     if (!(KEYS as readonly string[]).includes(key)) {
       throw invalidType(`${prefix}.${key}`, (tcp as Record<string, unknown>)[key],
-        `one of ${KEYS.join(', ')} (unknown option)`)
+        `one of ${KEYS.join(', ')} (unknown option${unknownKeyHint(key, KEYS)})`)
     }
   }
   const allow = tcp?.allowShortTimeouts
