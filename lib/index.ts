@@ -20,9 +20,11 @@ export {
 } from './errors'
 export { dumpInflightOn, inflight, type InflightRequest, type TcpInfoSummary } from './watch/inflight'
 export { AWS_MIN_THROUGHPUT, type MinThroughput, type MinThroughputOption } from './watch/throughput'
-export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
-export { connector, type Connector, type ConnectorOptions } from './undici/connector'
-export { interceptors, type DeadlineOptions, type Interceptor, type MinThroughputOptions, type RetryOptions } from './undici/interceptors'
+// undici is a peer dependency: these three load it on first access (lazy-exports.ts).
+export { connector, interceptors, StallGuardAgent } from './undici/lazy-exports'
+export type { StallGuardAgentOptions } from './undici/agent'
+export type { Connector, ConnectorOptions } from './undici/connector'
+export type { DeadlineOptions, Interceptor, MinThroughputOptions, RetryOptions } from './undici/interceptors'
 export type { ResolvedOptions, StallGuardOptions } from './options'
 export {
   StallGuardHttpAgent,

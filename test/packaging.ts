@@ -161,3 +161,31 @@ t.test('a platform with no prebuild and no compiler still installs, and runs deg
   t.notMatch(warnings[0]?.message, /\n/, 'one line')
   t.match(warnings[0]?.message, /install a C\+\+ toolchain \(python3, make, g\+\+\) and run `npm rebuild stallguard`, or run on a platform with a prebuild \(linux-x64 or linux-arm64 with glibc\)/)
 })
+
+t.test('without undici (a peer dependency, optional): the node:http agents, install() and doctor work', async (t) => {
+  const { install, pkgDir } = installInto('no-undici', tarball, env, ['--ignore-scripts'])
+  t.equal(install.status, 0, 'npm install succeeds', { stderr: install.stderr })
+  t.notOk(existsSync(join(pkgDir, '..', 'undici')), 'npm did not install undici')
+  const app = join(pkgDir, '..', '..')
+  copyFileSync(join(__dirname, 'fixtures', 'no-undici-probe.js'), join(app, 'no-undici-probe.js'))
+  const r = run('node', ['no-undici-probe.js'], { cwd: app, env })
+  t.equal(r.status, 0, 'the probe ran', { stderr: r.stderr })
+  const seen = JSON.parse(r.stdout) as { undiciResolvable: boolean; body: string; agentError: { code: string; message: string }; globalAgent: string; warnings: { code: string; message: string }[] }
+  t.equal(seen.undiciResolvable, false, 'undici really is absent')
+  t.equal(seen.body, 'ok', 'StallGuardHttpAgent carried a request')
+  t.match(seen.agentError, { code: 'SG_ERR_UNDICI_MISSING', message: /StallGuardAgent needs undici, a peer dependency that is not installed here: npm install undici/ })
+  t.equal(seen.globalAgent, 'StallGuardHttpAgent', 'install() replaced http.globalAgent')
+  // Without a prebuild for this machine the install runs degraded too (its own warning, tested above).
+  const undiciWarnings = seen.warnings.filter((w) => w.code !== 'SG_WARN_DEGRADED')
+  t.same(undiciWarnings.map((w) => w.code), ['SG_WARN_NO_UNDICI'], 'one warning says what is not covered')
+  t.match(undiciWarnings[0]?.message, /undici is not installed, so install\(\) protects node:http\(s\) clients fully.*built-in fetch/)
+
+  const esm = run('node', ['--input-type=module', '-e',
+    "import { StallGuardHttpAgent, StallGuardAgent } from 'stallguard'; console.log(typeof StallGuardHttpAgent, typeof StallGuardAgent)"], { cwd: app, env })
+  t.equal(esm.stdout.trim(), 'function undefined', 'ESM: the named imports load; the undici one is undefined', { stderr: esm.stderr })
+
+  const doctor = run('node', [join(pkgDir, 'dist', 'bin.js'), 'doctor'], { cwd: app, env })
+  t.equal(doctor.status, prebuilds.length > 0 ? 0 : 1, 'stallguard doctor runs (exit 1: no native layer without a prebuild)', { stderr: doctor.stderr })
+  t.match(doctor.stdout, /undici is not installed/, 'doctor says what is not covered')
+  t.notMatch(doctor.stderr, /Cannot find module/)
+})

@@ -7,12 +7,13 @@ import http from 'node:http'
 import https from 'node:https'
 import { syncBuiltinESMExports } from 'node:module'
 import { isMainThread } from 'node:worker_threads'
-import { getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici'
-import { StallGuardAgent, type StallGuardAgentOptions } from '../undici/agent'
+import type { Dispatcher } from 'undici'
+import type { StallGuardAgentOptions } from '../undici/agent'
+import { loadUndiciSide, type UndiciSide } from './undici-side'
 import { disabledByEnv, ignoredWhenDisabled, optionsFromEnv, readEnvOptions } from './env'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import type { TcpTimeouts } from '../kernel/tcp-options'
-import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveTcp } from '../options'
+import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveRetry, resolveTcp } from '../options'
 import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
 import { protectUndiciConnections } from './undici-connections'
 import { watchInterceptor } from '../undici/watch-interceptor'
@@ -147,21 +148,25 @@ export function install(options?: InstallOptions): Uninstall {
   const deadlineMs = resolveDeadline(deadline, 'deadline')
   const floor = resolveMinThroughput(minThroughput, 'minThroughput')
   const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput })
-  const candidate = new StallGuardAgent(agentOptions)
+  // undici is a peer dependency: without it, the undici half is skipped (and said so once).
+  const undici = loadUndiciSide()
+  if (!undici) resolveRetry(retry)
+  const candidate = undici ? new undici.StallGuardAgent(agentOptions) : undefined
   const nodeDefaults = { keepAlive: true, scheduling: 'lifo' as const, timeout: 5000 }
 
   // What is in place once an earlier install is undone decides what we replace.
   replaceActive()
   const previous = {
-    dispatcher: getGlobalDispatcher() as Dispatcher,
+    dispatcher: undici?.getGlobalDispatcher(),
     http: http.globalAgent,
     https: https.globalAgent,
   }
   const ours = defined({ tcp, deadline, minThroughput })
   const plan = {
-    dispatcher: isDefaultDispatcher(previous.dispatcher)
-      ? { replace: candidate }
-      : { keep: describeKept('the global dispatcher', previous.dispatcher) },
+    dispatcher: candidate === undefined ? { keep: NO_UNDICI }
+      : isDefaultDispatcher(previous.dispatcher)
+        ? { replace: candidate }
+        : { keep: describeKept('the global dispatcher', previous.dispatcher) },
     http: isNodeAgent(previous.http, 'http')
       ? { replace: new StallGuardHttpAgent({ ...nodeDefaults, ...inheritedOptions(previous.http), ...ours }) }
       : { keep: describeKept('http.globalAgent', previous.http) },
@@ -172,10 +177,10 @@ export function install(options?: InstallOptions): Uninstall {
 
   const dispatcher = 'replace' in plan.dispatcher ? plan.dispatcher.replace : undefined
   // Never used, never connected: nothing to wait for.
-  if (!dispatcher) candidate.destroy().catch(() => {})
+  if (!dispatcher) candidate?.destroy().catch(() => {})
   const httpAgent = 'replace' in plan.http ? plan.http.replace : undefined
   const httpsAgent = 'replace' in plan.https ? plan.https.replace : undefined
-  if (dispatcher) setGlobalDispatcher(dispatcher)
+  if (dispatcher) undici?.setGlobalDispatcher(dispatcher)
   if (httpAgent) http.globalAgent = httpAgent
   dumpInflightOn(dumpSignal)
   if (httpsAgent) https.globalAgent = httpsAgent
@@ -188,9 +193,10 @@ export function install(options?: InstallOptions): Uninstall {
   // the application sets later (a ProxyAgent after the preload ran) is
   // covered too; our own agents' sockets are already protected and skipped.
   const stopProtecting = timeouts ? protectUndiciConnections(timeouts) : undefined
-  const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, deadlineMs, floor)
-  if (composed) setGlobalDispatcher(composed)
-  warnKept(plan, merged, composed !== undefined)
+  const composed = dispatcher || !undici ? undefined : withDeadline(previous.dispatcher!, deadlineMs, floor)
+  if (composed) undici?.setGlobalDispatcher(composed)
+  if (undici) warnKept(plan, merged, composed !== undefined)
+  else warnNoUndici()
 
   let closing: Promise<void> | undefined
   const uninstall: Uninstall = () => {
@@ -199,8 +205,7 @@ export function install(options?: InstallOptions): Uninstall {
     stopProtecting?.()
     // Put back only what is still ours: whatever the application set after
     // install() (its own agent, a proxy dispatcher) stays.
-    if (dispatcher && getGlobalDispatcher() === dispatcher) setGlobalDispatcher(previous.dispatcher)
-    if (composed && getGlobalDispatcher() === composed) setGlobalDispatcher(previous.dispatcher)
+    restoreDispatcher(undici, previous.dispatcher, [dispatcher, composed])
     if (httpAgent && http.globalAgent === httpAgent) http.globalAgent = previous.http
     if (httpsAgent && https.globalAgent === httpsAgent) https.globalAgent = previous.https
     dumpInflightOn(undefined)
@@ -213,6 +218,32 @@ export function install(options?: InstallOptions): Uninstall {
   }
   holder[kActive] = uninstall
   return uninstall
+}
+
+/** Put `previous` back as the global dispatcher if it is still one of `ours`. */
+function restoreDispatcher(undici: UndiciSide | undefined, previous: Dispatcher | undefined, ours: Array<Dispatcher | undefined>): void {
+  if (!undici || !previous) return
+  const current = undici.getGlobalDispatcher()
+  if (ours.some((d) => d !== undefined && d === current)) undici.setGlobalDispatcher(previous)
+}
+
+const NO_UNDICI = 'undici is not installed'
+const kWarnedNoUndici = Symbol.for('stallguard.warned.noUndici')
+
+/**
+ * Without undici, say once per process what install() does not cover: there
+ * is no StallGuardAgent to make the global dispatcher, so Node's built-in
+ * fetch keeps its own and gets only the kernel timeouts on its connections
+ * (through undici's connection channel, which Node's bundled copy publishes).
+ */
+function warnNoUndici(): void {
+  const flags = globalThis as Record<symbol, unknown>
+  if (flags[kWarnedNoUndici] || !isMainThread) return
+  flags[kWarnedNoUndici] = true
+  process.emitWarning('stallguard: undici is not installed, so install() protects node:http(s) clients fully and gives ' +
+    "Node's built-in fetch the kernel timeouts once a connection is up; fetch gets no deadline, retry or throughput floor " +
+    'and its connect is bounded by its own 10 s timeout. npm install undici to cover fetch too.',
+  { type: 'StallGuardWarning', code: 'SG_WARN_NO_UNDICI' })
 }
 
 /**
