@@ -3,6 +3,7 @@
 // and precedence under explicit options.
 import t from 'tap'
 import { ignoredWhenDisabled, optionsFromEnv } from '../lib/global/env'
+import { ENV_VARS } from '../lib/global/env-vars'
 import { effectiveOptions } from '../lib/global/install'
 
 t.test('nothing set, or set empty, gives no options at all', async (t) => {
@@ -260,4 +261,13 @@ t.test('STALLGUARD_DUMP_SIGNAL: a catchable signal name, never SIGUSR1', async (
   for (const bad of ['SIGUSR1', 'SIGKILL', 'SIGNOPE']) {
     t.throws(() => optionsFromEnv({ STALLGUARD_DUMP_SIGNAL: bad }), { code: 'ERR_INVALID_ARG_TYPE', message: /STALLGUARD_DUMP_SIGNAL must be a signal name/ }, bad)
   }
+})
+
+t.test('docs/global.md documents every variable stallguard reads, in its table', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const doc = readFileSync(join(__dirname, '..', 'docs', 'global.md'), 'utf8')
+  const rows = new Set([...doc.matchAll(/^\| `(STALLGUARD_[A-Z_]+)` \|/gm)].map((m) => m[1]))
+  for (const name of Object.keys(ENV_VARS)) t.ok(rows.has(name), `${name} has a row`)
+  for (const name of rows) t.ok(name! in ENV_VARS, `${name} in the table is a variable stallguard reads`)
 })

@@ -117,6 +117,24 @@ t.test('the tarball ships dist/, the binding sources, the install hook and prebu
   t.equal(grep.stdout.trim(), '0', 'no sourceMappingURL comment in dist/')
 })
 
+t.test('shipped docs point only at shipped files', async (t) => {
+  const listing = run('tar', ['-tzf', tarball], { cwd: work }).stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''))
+  const docs = listing.filter((f) => f.endsWith('.md'))
+  t.ok(docs.includes('docs/global.md') && docs.includes('README.md') && docs.includes('CHANGELOG.md'), 'user docs shipped')
+  t.notOk(docs.includes('docs/development.md') || docs.includes('docs/ci.md'), 'contributor notes stay in the repository')
+  for (const doc of docs) {
+    const text = run('tar', ['-xzOf', tarball, `package/${doc}`], { cwd: work }).stdout
+    // A path into a folder the package does not have (sources, tests, CI scripts).
+    const paths = text.match(/`?\b(?:lib|test|\.ci)\/[\w./*-]+`?/g) ?? []
+    t.same(paths, [], `${doc}: no path into lib/, test/ or .ci/`)
+    for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue
+      const resolved = join(doc.includes('/') ? doc.slice(0, doc.lastIndexOf('/')) : '', target!).replace(/\/$/, '')
+      t.ok(listing.some((f) => f === resolved || f.startsWith(`${resolved}/`)), `${doc}: link ${target} is in the package`)
+    }
+  }
+})
+
 t.test('the compiler really is hidden', async (t) => {
   const found = run('sh', ['-c', `for c in ${COMPILERS.join(' ')}; do command -v $c; done; true`], { cwd: work, env })
   t.equal(found.stdout.trim(), '', 'none of cc, c++, g++, make, python3 on PATH')
