@@ -12,7 +12,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 tarball=${1:-}
 if [ -z "$tarball" ]; then
-  (cd "$root" && npm pack --silent --pack-destination "$work" >/dev/null)
+  (cd "$root" && npm pack --silent --ignore-scripts --pack-destination "$work" >/dev/null)
   tarball=$(ls "$work"/stallguard-*.tgz)
 fi
 TYPES_NODE=(20 22 24 26)
