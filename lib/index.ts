@@ -22,9 +22,9 @@ export {
 } from './errors'
 export { dumpInflightOn, inflight, type InflightRequest, type TcpInfoSummary } from './watch/inflight'
 export { AWS_MIN_THROUGHPUT, type MinThroughput, type MinThroughputOption } from './watch/throughput'
-export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
-export { connector, type Connector, type ConnectorOptions } from './undici/connector'
-export { interceptors, type DeadlineOptions, type Interceptor, type MinThroughputOptions, type RetryOptions } from './undici/interceptors'
+export type { StallGuardAgentOptions } from './undici/agent'
+export type { Connector, ConnectorOptions } from './undici/connector'
+export type { DeadlineOptions, Interceptor, MinThroughputOptions, RetryOptions } from './undici/interceptors'
 export type { ResolvedOptions, StallGuardOptions } from './options'
 export {
   StallGuardHttpAgent,
@@ -37,3 +37,24 @@ export {
 } from './http/agents'
 export { install, type InstallOptions, type Uninstall } from './global/install'
 export { optionsFromEnv } from './global/env'
+
+// undici is a peer dependency: StallGuardAgent, connector and interceptors
+// load it on first access, so the node:http side works without it. Declared
+// for the compiler; defined below as getters in the one form Node's ESM
+// loader reads named exports of a CommonJS module from
+// (`Object.defineProperty(module.exports, name, { enumerable: true, get:
+// function () { return a.b } })`),
+// so `import { StallGuardAgent } from 'stallguard'` keeps working.
+import type * as AgentModule from './undici/agent'
+import type * as ConnectorModule from './undici/connector'
+import type * as InterceptorsModule from './undici/interceptors'
+import { lazyUndiciExports } from './undici/lazy-exports'
+export declare const StallGuardAgent: typeof AgentModule.StallGuardAgent
+export type StallGuardAgent = AgentModule.StallGuardAgent
+export declare const connector: typeof ConnectorModule.connector
+export declare const interceptors: typeof InterceptorsModule.interceptors
+// A plain identifier: the loader reads `return a.b`, not `return a.b.c`.
+const lazy = lazyUndiciExports
+Object.defineProperty(module.exports, 'StallGuardAgent', { enumerable: true, get: function () { return lazy.StallGuardAgent } })
+Object.defineProperty(module.exports, 'connector', { enumerable: true, get: function () { return lazy.connector } })
+Object.defineProperty(module.exports, 'interceptors', { enumerable: true, get: function () { return lazy.interceptors } })

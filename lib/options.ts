@@ -7,6 +7,7 @@
 // Options that belong to undici or Node (connectTimeout, keepAlive, tls, …)
 // are not ours: they go to undici/Node untouched and fail with their errors.
 import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from './kernel/tcp-options'
+import { typoOf, unknownKeyHint } from './suggest'
 import { checkNumber, invalidType, MAX_TIMER_MS } from './validate'
 import { resolveMinThroughput, type MinThroughput, type MinThroughputOption } from './watch/throughput'
 
@@ -113,6 +114,22 @@ function resolve(options: StallGuardOptions, keys: readonly Key[]): ResolvedOpti
 }
 
 /**
+ * Refuse a key that is not ours but close to one of ours (`deadlin`): passed
+ * on, undici and Node would ignore it, and the request would run without
+ * the deadline the caller wrote.
+ */
+function refuseTypos(options: object, keys: readonly Key[], passedTo: string): void {
+  for (const key of Object.keys(options)) {
+    const meant = typoOf(key, keys)
+    if (meant === undefined) continue
+    const err = new TypeError(`stallguard: options.${key} is not an option: did you mean ${meant}? ` +
+      `(stallguard's options here are ${keys.join(', ')}; other names go to ${passedTo} unchanged)`) as TypeError & { code: string }
+    err.code = 'SG_ERR_UNKNOWN_OPTION'
+    throw err
+  }
+}
+
+/**
  * Split a front door's options into ours (resolved) and the rest (for
  * undici/Node). `accepted` completes "options must be …" when `options` is
  * not an object.
@@ -121,9 +138,11 @@ export function splitOptions<T extends object>(
   options: unknown,
   keys: readonly Key[],
   accepted: string,
+  passedTo: string,
 ): { resolved: ResolvedOptions; rest: T } {
   if (options === undefined) return { resolved: resolve({}, keys), rest: {} as T }
   if (options === null || typeof options !== 'object') throw invalidType('options', options, accepted)
+  refuseTypos(options, keys, passedTo)
   const rest: Record<string, unknown> = { ...options }
   for (const key of keys) delete rest[key]
   return { resolved: resolve(options as StallGuardOptions, keys), rest: rest as T }
@@ -148,7 +167,7 @@ export function checkInstallOptions<T extends InstallShape>(options: unknown): T
   for (const key of Object.keys(options)) {
     if (!(INSTALL_KEYS as readonly string[]).includes(key)) {
       throw invalidType(`options.${key}`, (options as Record<string, unknown>)[key],
-        `one of ${INSTALL_KEYS.join(', ')} (unknown option)`)
+        `one of ${INSTALL_KEYS.join(', ')} (unknown option${unknownKeyHint(key, INSTALL_KEYS)})`)
     }
   }
   return options as T
@@ -179,7 +198,7 @@ export function checkInterceptorOptions(options: unknown, keys: readonly Key[], 
   for (const key of Object.keys(options)) {
     if (!(keys as readonly string[]).includes(key)) {
       throw invalidType(`options.${key}`, (options as Record<string, unknown>)[key],
-        `one of ${keys.join(', ')} (unknown option)`)
+        `one of ${keys.join(', ')} (unknown option${unknownKeyHint(key, keys)})`)
     }
   }
   return options as StallGuardOptions

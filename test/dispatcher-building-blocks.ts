@@ -151,7 +151,7 @@ for (const protocol of PROTOCOLS) {
 t.test('options fail up front, naming the option', async (t) => {
   t.throws(() => interceptors.deadline({ deadline: -1 }), { code: 'ERR_OUT_OF_RANGE', message: /deadline .*received -1/ })
   t.throws(() => interceptors.deadline({ deadlin: 800 } as never),
-    { code: 'ERR_INVALID_ARG_TYPE', message: /options\.deadlin must be one of deadline \(unknown option\)/ })
+    { code: 'ERR_INVALID_ARG_TYPE', message: /options\.deadlin must be one of deadline \(unknown option; did you mean deadline\?\)/ })
   t.throws(() => interceptors.deadline('800' as never), { code: 'ERR_INVALID_ARG_TYPE', message: /options must be an object/ })
   t.throws(() => interceptors.retry({ retry: 11 }), { code: 'ERR_OUT_OF_RANGE', message: /retry .*received 11/ })
   t.throws(() => connector({ tcp: true as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /tcp must be an object of TCP timeouts or false/ })

@@ -2,7 +2,8 @@
 // bad values (which must name the variable, the value and the accepted form),
 // and precedence under explicit options.
 import t from 'tap'
-import { optionsFromEnv } from '../lib/global/env'
+import { ignoredWhenDisabled, optionsFromEnv } from '../lib/global/env'
+import { ENV_VARS } from '../lib/global/env-vars'
 import { effectiveOptions } from '../lib/global/install'
 
 t.test('nothing set, or set empty, gives no options at all', async (t) => {
@@ -10,10 +11,10 @@ t.test('nothing set, or set empty, gives no options at all', async (t) => {
   t.same(optionsFromEnv({ STALLGUARD_TCP_USER_TIMEOUT: '', STALLGUARD_DEADLINE: '  ', UNRELATED: '5' }), {})
 })
 
-t.test('durations: plain milliseconds or with a unit', async (t) => {
+t.test('durations: a number with a unit', async (t) => {
   const cases: Array<[string, number]> = [
-    ['1500', 1500], ['500ms', 500], ['10s', 10_000], ['2m', 120_000], ['1.5s', 1500],
-    [' 3 S ', 3000], ['250MS', 250], ['0.5m', 30_000],
+    ['500ms', 500], ['10s', 10_000], ['2m', 120_000], ['1.5s', 1500],
+    [' 3 S ', 3000], ['250MS', 250], ['0.5m', 30_000], ['1h', 3_600_000], ['0.25h', 900_000],
   ]
   for (const [value, ms] of cases) {
     t.equal(optionsFromEnv({ STALLGUARD_DEADLINE: value }).deadline, ms, `${JSON.stringify(value)} → ${ms} ms`)
@@ -24,7 +25,7 @@ t.test('every variable lands on its option', async (t) => {
   t.same(optionsFromEnv({
     STALLGUARD_TCP_USER_TIMEOUT: '3s',
     STALLGUARD_TCP_KEEPALIVE_IDLE: '2s',
-    STALLGUARD_TCP_KEEPALIVE_INTERVAL: '500ms',
+    STALLGUARD_TCP_KEEPALIVE_INTERVAL: '1500ms',
     STALLGUARD_TCP_KEEPALIVE_COUNT: '4',
     STALLGUARD_CONNECT_TIMEOUT: '5s',
     STALLGUARD_HEADERS_TIMEOUT: '1m',
@@ -33,7 +34,7 @@ t.test('every variable lands on its option', async (t) => {
     STALLGUARD_RETRY: '3',
     STALLGUARD_DISABLE: 'false',
   }), {
-    tcp: { userTimeout: 3000, keepAliveIdle: 2000, keepAliveInterval: 500, keepAliveCount: 4 },
+    tcp: { userTimeout: 3000, keepAliveIdle: 2000, keepAliveInterval: 1500, keepAliveCount: 4 },
     connectTimeout: 5000,
     headersTimeout: 60_000,
     bodyTimeout: 30_000,
@@ -78,16 +79,16 @@ t.test('retry and disable', async (t) => {
 })
 
 t.test('bad values fail naming the variable, the value and the accepted form', async (t) => {
-  const duration = /must be a duration: milliseconds or a number with a unit ms, s or m \(e\.g\. 1500, 500ms, 10s, 2m\)/
+  const duration = /must be a duration with a unit ms, s, m or h \(e\.g\. 500ms, 10s, 2m, 1h\)/
   const cases: Array<[string, string, RegExp, string]> = [
     ['STALLGUARD_TCP_USER_TIMEOUT', 'ten', duration, 'ERR_INVALID_ARG_TYPE'],
-    ['STALLGUARD_TCP_USER_TIMEOUT', '10h', duration, 'ERR_INVALID_ARG_TYPE'],
-    ['STALLGUARD_TCP_USER_TIMEOUT', '-5s', duration, 'ERR_INVALID_ARG_TYPE'],
-    ['STALLGUARD_TCP_USER_TIMEOUT', '1.5', /from 1 ms to 2147483647 ms in whole milliseconds, or 0\/off for the system default/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_USER_TIMEOUT', '10d', duration, 'ERR_INVALID_ARG_TYPE'],
+    ['STALLGUARD_TCP_USER_TIMEOUT', '1.0005s', /from 1000 ms to 2147483647 ms in whole milliseconds, or 0\/off for the system default/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_USER_TIMEOUT', '10ms', /from 1000 ms to 2147483647 ms/, 'ERR_OUT_OF_RANGE'],
     ['STALLGUARD_TCP_USER_TIMEOUT', '40000m', /to 2147483647 ms/, 'ERR_OUT_OF_RANGE'],
     ['STALLGUARD_TCP_KEEPALIVE_IDLE', '10 minutes', duration, 'ERR_INVALID_ARG_TYPE'],
-    ['STALLGUARD_TCP_KEEPALIVE_IDLE', '0.5ms', /from 1 ms to 32767000 ms/, 'ERR_OUT_OF_RANGE'],
-    ['STALLGUARD_TCP_KEEPALIVE_INTERVAL', '9999999s', /from 1 ms to 32767000 ms/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_KEEPALIVE_IDLE', '500ms', /from 1000 ms to 32767000 ms/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_TCP_KEEPALIVE_INTERVAL', '9999999s', /from 1000 ms to 32767000 ms/, 'ERR_OUT_OF_RANGE'],
     ['STALLGUARD_TCP_KEEPALIVE_COUNT', '128', /must be an integer from 1 to 127, or 0\/off for the system default/, 'ERR_OUT_OF_RANGE'],
     ['STALLGUARD_TCP_KEEPALIVE_COUNT', '2.5', /must be an integer from 1 to 127/, 'ERR_INVALID_ARG_TYPE'],
     ['STALLGUARD_TCP_KEEPALIVE_COUNT', '3s', /must be an integer from 1 to 127/, 'ERR_INVALID_ARG_TYPE'],
@@ -95,7 +96,7 @@ t.test('bad values fail naming the variable, the value and the accepted form', a
     ['STALLGUARD_HEADERS_TIMEOUT', '1.0001s', /in whole milliseconds/, 'ERR_OUT_OF_RANGE'],
     ['STALLGUARD_BODY_TIMEOUT', '5 s 3', duration, 'ERR_INVALID_ARG_TYPE'],
     ['STALLGUARD_DEADLINE', '1e3', duration, 'ERR_INVALID_ARG_TYPE'],
-    ['STALLGUARD_DEADLINE', '99999999999', /or 0\/off for no deadline/, 'ERR_OUT_OF_RANGE'],
+    ['STALLGUARD_DEADLINE', '99999999999ms', /or 0\/off for no deadline/, 'ERR_OUT_OF_RANGE'],
     ['STALLGUARD_RETRY', 'always', /must be an integer from 1 to 10, or 0\/off for no retries \(also off\/false; on\/true retries once\)/, 'ERR_INVALID_ARG_TYPE'],
     ['STALLGUARD_RETRY', '11', /from 1 to 10/, 'ERR_OUT_OF_RANGE'],
     ['STALLGUARD_DISABLE', 'maybe', /must be 1\/true\/yes\/on or 0\/false\/no\/off/, 'ERR_INVALID_ARG_TYPE'],
@@ -104,7 +105,37 @@ t.test('bad values fail naming the variable, the value and the accepted form', a
     const shown = new RegExp(`^stallguard: ${name} must be .*; received '${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'$`)
     t.throws(() => optionsFromEnv({ [name]: value }), { code, message: form }, `${name}=${value}: accepted form`)
     t.throws(() => optionsFromEnv({ [name]: value }), { message: shown }, `${name}=${value}: variable and value`)
+    t.throws(() => optionsFromEnv({ [name]: value }), { name: /Error/, variable: name, value }, `${name}=${value}: fields for the preload`)
   }
+})
+
+t.test('a bare number is refused with the unit it probably lacked; a negative duration is out of range', async (t) => {
+  for (const [name, value] of [['STALLGUARD_TCP_USER_TIMEOUT', '10'], ['STALLGUARD_DEADLINE', '1500'], ['STALLGUARD_HEADERS_TIMEOUT', '1.5']]) {
+    t.throws(() => optionsFromEnv({ [name!]: value }), {
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_TYPE',
+      variable: name,
+      hint: `a number needs a unit: did you mean ${value}s? (${value}ms for milliseconds)`,
+      message: new RegExp(`^stallguard: ${name} must be a duration with a unit .*; received '${value!.replace('.', '\\.')}'; a number needs a unit: did you mean ${value!.replace('.', '\\.')}s\\?`),
+    }, `${name}=${value}`)
+  }
+  t.throws(() => optionsFromEnv({ STALLGUARD_TCP_USER_TIMEOUT: '-5s' }), {
+    name: 'RangeError', code: 'ERR_OUT_OF_RANGE', hint: 'a duration cannot be negative',
+    message: /STALLGUARD_TCP_USER_TIMEOUT must be a duration .*; received '-5s'; a duration cannot be negative$/,
+  })
+  t.equal(optionsFromEnv({ STALLGUARD_DEADLINE: '0' }).deadline, 0, 'a bare 0 needs no unit: it means off')
+})
+
+t.test('STALLGUARD_DISABLE wins over every other variable, bad and unknown ones included', async (t) => {
+  const env = { STALLGUARD_DISABLE: '1', STALLGUARD_TCP_USER_TIMOUT: '5s', STALLGUARD_DEADLINE: '10', STALLGUARD_TEST_X: '1' }
+  t.same(optionsFromEnv(env), { disable: true }, 'nothing else is read')
+  t.same(effectiveOptions({ env }), { disable: true })
+  t.same(ignoredWhenDisabled(env), ['STALLGUARD_TCP_USER_TIMOUT', 'STALLGUARD_DEADLINE'], 'what it ignored (not the test harness)')
+  t.throws(() => effectiveOptions({ env, disable: false }), { code: 'SG_ERR_UNKNOWN_ENV' },
+    'code that overrules the kill switch reads (and checks) every variable again')
+  t.throws(() => optionsFromEnv({ ...env, STALLGUARD_DISABLE: 'maybe' }), { code: 'SG_ERR_UNKNOWN_ENV' },
+    'a DISABLE value that is not a true value switches nothing off')
+  t.throws(() => optionsFromEnv({ STALLGUARD_DISABLE: 'maybe' }), { code: 'ERR_INVALID_ARG_TYPE', variable: 'STALLGUARD_DISABLE' })
 })
 
 t.test('precedence: defaults < env < explicit options, key by key', async (t) => {
@@ -161,18 +192,44 @@ t.test('typos fail loudly: an unknown STALLGUARD_* name is refused with the clos
   t.same(effectiveOptions({ env: false }), {}, 'env: false reads (and checks) nothing')
 })
 
-t.test('the preload stops the process on a misspelled variable', async (t) => {
+t.test('the preload, run as a user would (`node --import stallguard/register app.js`)', async (t) => {
   const { spawnSync } = await import('node:child_process')
-  // The shipped preload (dist/, built by `npm run build`), as an operator would use it.
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'stallguard-preload-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const app = join(dir, 'app.js')
+  writeFileSync(app, 'console.log("app ran")\n')
+  // The shipped preload (dist/, built by `npm run build`), resolved by name from the package.
   const register = require.resolve('stallguard/register')
-  const run = spawnSync(process.execPath, ['--require', register, '-e', 'console.log("app ran")'], {
-    env: { ...process.env, STALLGUARD_USER_TIMEOUT: '3s' },
-    encoding: 'utf8',
-  })
-  t.not(run.status, 0, 'non-zero exit')
-  t.notMatch(run.stdout, /app ran/, 'the application never started')
-  t.match(run.stderr, /unknown environment variable STALLGUARD_USER_TIMEOUT \(did you mean STALLGUARD_TCP_USER_TIMEOUT\?\)/)
-  t.match(run.stderr, /code: 'SG_ERR_UNKNOWN_ENV'/)
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toUpperCase().startsWith('STALLGUARD_')))
+  const start = (flag: string, env: Record<string, string>) =>
+    spawnSync(process.execPath, [flag, register, app], { env: { ...clean, ...env }, encoding: 'utf8', cwd: dir })
+
+  for (const flag of ['--import', '--require']) {
+    const typo = start(flag, { STALLGUARD_USER_TIMEOUT: '3s' })
+    t.equal(typo.status, 78, `${flag}: a misspelt variable exits 78 (EX_CONFIG)`)
+    t.notMatch(typo.stdout, /app ran/, 'the application never started')
+    t.match(typo.stderr, /Unknown variable:\n {2}STALLGUARD_USER_TIMEOUT: did you mean STALLGUARD_TCP_USER_TIMEOUT\?\n {2}fix: /)
+    t.notMatch(typo.stderr, /\n\s+at /, 'no stack trace')
+
+    const bare = start(flag, { STALLGUARD_TCP_USER_TIMEOUT: '10' })
+    t.equal(bare.status, 78, `${flag}: a bare number exits 78`)
+    t.notMatch(bare.stdout, /app ran/)
+    t.match(bare.stderr, /STALLGUARD_TCP_USER_TIMEOUT="10" is not valid\.\n {2}accepted: a duration with a unit .*\n {2}hint: a number needs a unit: did you mean 10s\?.*\n {2}fix: correct or unset STALLGUARD_TCP_USER_TIMEOUT, or set STALLGUARD_DISABLE=1/)
+    t.notMatch(bare.stderr, /\n\s+at /, 'no stack trace')
+
+    const off = start(flag, { STALLGUARD_DISABLE: '1', STALLGUARD_TCP_USER_TIMOUT: '5s', STALLGUARD_DEADLINE: '10' })
+    t.equal(off.status, 0, `${flag}: STALLGUARD_DISABLE=1 starts the app whatever else is set`)
+    t.match(off.stdout, /app ran/)
+    const warnings = off.stderr.match(/SG_WARN_DISABLED/g) ?? []
+    t.equal(warnings.length, 1, 'one warning')
+    t.match(off.stderr, /stallguard is off \(STALLGUARD_DISABLE=1\).*Ignored: STALLGUARD_TCP_USER_TIMOUT, STALLGUARD_DEADLINE\./)
+  }
+  const hour = start('--import', { STALLGUARD_DEADLINE: '1h' })
+  t.equal(hour.status, 0, `1h is a duration ${hour.stderr}`)
+  t.match(hour.stdout, /app ran/)
 })
 
 t.test('STALLGUARD_MIN_THROUGHPUT and _GRACE: rates with units, on/off, clear errors', async (t) => {
@@ -204,4 +261,13 @@ t.test('STALLGUARD_DUMP_SIGNAL: a catchable signal name, never SIGUSR1', async (
   for (const bad of ['SIGUSR1', 'SIGKILL', 'SIGNOPE']) {
     t.throws(() => optionsFromEnv({ STALLGUARD_DUMP_SIGNAL: bad }), { code: 'ERR_INVALID_ARG_TYPE', message: /STALLGUARD_DUMP_SIGNAL must be a signal name/ }, bad)
   }
+})
+
+t.test('docs/global.md documents every variable stallguard reads, in its table', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const doc = readFileSync(join(__dirname, '..', 'docs', 'global.md'), 'utf8')
+  const rows = new Set([...doc.matchAll(/^\| `(STALLGUARD_[A-Z_]+)` \|/gm)].map((m) => m[1]))
+  for (const name of Object.keys(ENV_VARS)) t.ok(rows.has(name), `${name} has a row`)
+  for (const name of rows) t.ok(name! in ENV_VARS, `${name} in the table is a variable stallguard reads`)
 })

@@ -80,12 +80,12 @@ for (const protocol of ['http', 'https'] as const) {
     const list = agent.inflight()
     t.equal(list.length, 1)
     t.match(list[0], { method: 'PUT', origin: `${protocol}://127.0.0.1:${server.port}`, path: '/think?…', phase: 'waiting for headers', deadline: 700 })
-    t.ok(list[0]!.bytesSent >= 10, `bytes sent counted (${list[0]!.bytesSent}, headers included)`)
+    t.equal(list[0]!.bytesSent, 10, 'request body bytes, as StallGuardAgent counts them (headers not included)')
     t.ok(list[0]!.tcpInfo === undefined || typeof list[0]!.tcpInfo.unacked === 'number', 'tcpInfo summary where the platform has it')
     t.notMatch(JSON.stringify(list), /abc123secret/)
     const err = await failed
     t.type(err, DeadlineExceededError)
-    t.match(err.message, new RegExp(`^PUT ${protocol}://127\\.0\\.0\\.1:${server.port}/think\\?… exceeded its deadline of 700 ms while waiting for headers \\(\\d+ bytes sent, 0 bytes received\\)`), err.message)
+    t.match(err.message, new RegExp(`^PUT ${protocol}://127\\.0\\.0\\.1:${server.port}/think\\?… exceeded its deadline of 700 ms while waiting for headers \\(10 bytes sent, 0 bytes received\\)`), err.message)
     t.match(seen[0], { phase: 'waiting for headers' })
     t.same(agent.inflight(), [])
   })
@@ -110,4 +110,22 @@ t.test('the dump signal prints the in-flight requests to stderr (child process)'
   t.match(stderr, /GET http:\/\/127\.0\.0\.1:\d+\/trickle\?… receiving body/)
   t.notMatch(stderr, /abc123secret/, 'no query string in the dump')
   t.equal(child.exitCode, null, 'the signal did not kill the process')
+})
+
+t.test('bytesSent is request body bytes on both agents: 0 for a GET, the body for a POST', async (t) => {
+  const server = await startTrickleServer(t, 'http')
+  const undiciAgent = new StallGuardAgent({ deadline: 300 })
+  const httpAgent = new StallGuardHttpAgent({ deadline: 300 })
+  t.teardown(() => undiciAgent.destroy())
+  t.teardown(() => httpAgent.destroy())
+  for (const [method, body] of [['GET', undefined], ['POST', 'seventeen bytes!!']] as const) {
+    const viaUndici = await request(`${server.url}/think`, { dispatcher: undiciAgent, method, body }).catch((e: unknown) => e) as DeadlineExceededError
+    const req = http.request(`${server.url}/think`, { agent: httpAgent, method })
+    const failed = once(req, 'error').then(([e]) => e as DeadlineExceededError)
+    req.end(body)
+    const viaHttp = await failed
+    const expected = body === undefined ? 0 : Buffer.byteLength(body)
+    t.equal(viaUndici.bytesSent, expected, `${method} through StallGuardAgent: ${expected}`)
+    t.equal(viaHttp.bytesSent, expected, `${method} through StallGuardHttpAgent: ${expected}`)
+  }
 })

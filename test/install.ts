@@ -41,7 +41,7 @@ t.test('bad options throw before any global changes', async (t) => {
   t.match(result, { untouched: allTrue, restoredOriginals: allTrue })
   t.match(result.errors, [
     { code: 'ERR_OUT_OF_RANGE', message: /tcp\.userTimeout must be .*received -1/ },
-    { code: 'ERR_INVALID_ARG_TYPE', message: /options\.deadlin must be one of tcp, deadline, .* \(unknown option\)/ },
+    { code: 'ERR_INVALID_ARG_TYPE', message: /options\.deadlin must be one of tcp, deadline, .* \(unknown option; did you mean deadline\?\)/ },
     { code: 'ERR_INVALID_ARG_TYPE', message: /options must be an object of install options; received 'fast'/ },
     { code: 'ERR_INVALID_ARG_TYPE', message: /retry must be a boolean or an integer/ },
     { code: 'ERR_INVALID_ARG_TYPE', message: /STALLGUARD_DEADLINE must be a duration.*received 'soon'/ },

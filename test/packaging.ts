@@ -117,6 +117,24 @@ t.test('the tarball ships dist/, the binding sources, the install hook and prebu
   t.equal(grep.stdout.trim(), '0', 'no sourceMappingURL comment in dist/')
 })
 
+t.test('shipped docs point only at shipped files', async (t) => {
+  const listing = run('tar', ['-tzf', tarball], { cwd: work }).stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''))
+  const docs = listing.filter((f) => f.endsWith('.md'))
+  t.ok(docs.includes('docs/global.md') && docs.includes('README.md') && docs.includes('CHANGELOG.md'), 'user docs shipped')
+  t.notOk(docs.includes('docs/development.md') || docs.includes('docs/ci.md'), 'contributor notes stay in the repository')
+  for (const doc of docs) {
+    const text = run('tar', ['-xzOf', tarball, `package/${doc}`], { cwd: work }).stdout
+    // A path into a folder the package does not have (sources, tests, CI scripts).
+    const paths = text.match(/`?\b(?:lib|test|\.ci)\/[\w./*-]+`?/g) ?? []
+    t.same(paths, [], `${doc}: no path into lib/, test/ or .ci/`)
+    for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue
+      const resolved = join(doc.includes('/') ? doc.slice(0, doc.lastIndexOf('/')) : '', target!).replace(/\/$/, '')
+      t.ok(listing.some((f) => f === resolved || f.startsWith(`${resolved}/`)), `${doc}: link ${target} is in the package`)
+    }
+  }
+})
+
 t.test('the compiler really is hidden', async (t) => {
   const found = run('sh', ['-c', `for c in ${COMPILERS.join(' ')}; do command -v $c; done; true`], { cwd: work, env })
   t.equal(found.stdout.trim(), '', 'none of cc, c++, g++, make, python3 on PATH')
@@ -160,4 +178,32 @@ t.test('a platform with no prebuild and no compiler still installs, and runs deg
   t.equal(warnings[0]?.code, 'SG_WARN_DEGRADED')
   t.notMatch(warnings[0]?.message, /\n/, 'one line')
   t.match(warnings[0]?.message, /install a C\+\+ toolchain \(python3, make, g\+\+\) and run `npm rebuild stallguard`, or run on a platform with a prebuild \(linux-x64 or linux-arm64 with glibc\)/)
+})
+
+t.test('without undici (a peer dependency, optional): the node:http agents, install() and doctor work', async (t) => {
+  const { install, pkgDir } = installInto('no-undici', tarball, env, ['--ignore-scripts'])
+  t.equal(install.status, 0, 'npm install succeeds', { stderr: install.stderr })
+  t.notOk(existsSync(join(pkgDir, '..', 'undici')), 'npm did not install undici')
+  const app = join(pkgDir, '..', '..')
+  copyFileSync(join(__dirname, 'fixtures', 'no-undici-probe.js'), join(app, 'no-undici-probe.js'))
+  const r = run('node', ['no-undici-probe.js'], { cwd: app, env })
+  t.equal(r.status, 0, 'the probe ran', { stderr: r.stderr })
+  const seen = JSON.parse(r.stdout) as { undiciResolvable: boolean; body: string; agentError: { code: string; message: string }; globalAgent: string; warnings: { code: string; message: string }[] }
+  t.equal(seen.undiciResolvable, false, 'undici really is absent')
+  t.equal(seen.body, 'ok', 'StallGuardHttpAgent carried a request')
+  t.match(seen.agentError, { code: 'SG_ERR_UNDICI_MISSING', message: /StallGuardAgent needs undici, a peer dependency that is not installed here: npm install undici/ })
+  t.equal(seen.globalAgent, 'StallGuardHttpAgent', 'install() replaced http.globalAgent')
+  // Without a prebuild for this machine the install runs degraded too (its own warning, tested above).
+  const undiciWarnings = seen.warnings.filter((w) => w.code !== 'SG_WARN_DEGRADED')
+  t.same(undiciWarnings.map((w) => w.code), ['SG_WARN_NO_UNDICI'], 'one warning says what is not covered')
+  t.match(undiciWarnings[0]?.message, /undici is not installed, so install\(\) protects node:http\(s\) clients fully.*built-in fetch/)
+
+  const esm = run('node', ['--input-type=module', '-e',
+    "import { StallGuardHttpAgent, StallGuardAgent } from 'stallguard'; console.log(typeof StallGuardHttpAgent, typeof StallGuardAgent)"], { cwd: app, env })
+  t.equal(esm.stdout.trim(), 'function undefined', 'ESM: the named imports load; the undici one is undefined', { stderr: esm.stderr })
+
+  const doctor = run('node', [join(pkgDir, 'dist', 'bin.js'), 'doctor'], { cwd: app, env })
+  t.equal(doctor.status, prebuilds.length > 0 ? 0 : 1, 'stallguard doctor runs (exit 1: no native layer without a prebuild)', { stderr: doctor.stderr })
+  t.match(doctor.stdout, /undici is not installed/, 'doctor says what is not covered')
+  t.notMatch(doctor.stderr, /Cannot find module/)
 })

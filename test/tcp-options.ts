@@ -15,7 +15,7 @@ t.test('defaults resolve to kernel units', async (t) => {
 })
 
 t.test('keepalive milliseconds round up to whole seconds', async (t) => {
-  const r = resolveTcpTimeouts({ keepAliveIdle: 500, keepAliveInterval: 1001.5, userTimeout: 1500 })
+  const r = resolveTcpTimeouts({ keepAliveIdle: 500, keepAliveInterval: 1001.5, userTimeout: 1500, allowShortTimeouts: true })
   t.equal(r.keepAliveIdleSeconds, 1)
   t.equal(r.keepAliveIntervalSeconds, 2)
   t.equal(r.userTimeoutMs, 1500)
@@ -49,6 +49,21 @@ t.test('bad input names the option, the value and the accepted range', async (t)
   for (const [input, name, message, code] of cases) {
     t.throws(() => resolveTcpTimeouts(input), { name, message, code }, JSON.stringify(input) ?? String(input))
   }
+  t.throws(() => resolveTcpTimeouts({ allowShortTimeouts: 1 } as never), { code: 'ERR_INVALID_ARG_TYPE', message: /tcp\.allowShortTimeouts must be a boolean; received 1/ })
   t.throws(() => resolveTcpTimeouts(42 as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: /tcp must be an object/ })
   t.throws(() => resolveTcpTimeouts({ userTimeout: -1 }, 'options.tcp'), { message: /options\.tcp\.userTimeout/ })
+})
+
+t.test('a user timeout or keepalive time under 1 s is refused unless allowShortTimeouts says so', async (t) => {
+  t.throws(() => resolveTcpTimeouts({ userTimeout: 10 }), {
+    name: 'RangeError', code: 'ERR_OUT_OF_RANGE',
+    message: /^stallguard: tcp\.userTimeout must be at least 1000 ms, or 0\/false for the system default \(a shorter user timeout aborts healthy connections .*\); values are in milliseconds: did you mean 10000 \(10 s\)\? To use 10 ms anyway, set tcp\.allowShortTimeouts: true; received 10$/,
+  }, 'userTimeout: 10 (seconds written as ms) names what was meant and the way out')
+  t.throws(() => resolveTcpTimeouts({ userTimeout: 999 }), { code: 'ERR_OUT_OF_RANGE', message: /values are in milliseconds: To use 999 ms anyway/ },
+    'no guess past two minutes written as seconds')
+  t.throws(() => resolveTcpTimeouts({ keepAliveIdle: 5 }), { code: 'ERR_OUT_OF_RANGE', message: /tcp\.keepAliveIdle must be at least 1000 ms.*keepalive runs in whole seconds.*did you mean 5000 \(5 s\)\?/ })
+  t.throws(() => resolveTcpTimeouts({ keepAliveInterval: 500 }, 'options.tcp'), { code: 'ERR_OUT_OF_RANGE', message: /options\.tcp\.keepAliveInterval must be at least 1000 ms.*set options\.tcp\.allowShortTimeouts: true/ })
+  t.equal(resolveTcpTimeouts({ userTimeout: 1000, keepAliveIdle: 1000, keepAliveInterval: 1000 }).userTimeoutMs, 1000, '1 s is accepted')
+  t.equal(resolveTcpTimeouts({ userTimeout: 300, allowShortTimeouts: true }).userTimeoutMs, 300, 'allowed explicitly')
+  t.equal(resolveTcpTimeouts({ userTimeout: 0 }).userTimeoutMs, 0, '0 (system default) is not a short timeout')
 })

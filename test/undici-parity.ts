@@ -197,6 +197,19 @@ t.test('bad dispatch arguments: undici\'s errors', async (t) => {
   const handler = { onRequestStart() {}, onResponseStart() {}, onResponseData() {}, onResponseEnd() {} }
   const nullOpts = [await dispatchOutcome(undiciAgent, null, handler), await dispatchOutcome(ours, null, handler)]
   t.same(nullOpts[1], nullOpts[0], 'dispatch(null, handler)')
+  // What dispatch returns after reporting through the handler: undici's own value (it changed within undici 8).
+  for (const [label, shape] of [['new-API handler', handler], ['legacy handler', { onConnect() {}, onHeaders() {}, onData() {}, onComplete() {} }]] as const) {
+    const returned = (agent: Dispatcher, opts: unknown): unknown => {
+      try {
+        return agent.dispatch(opts as never, { ...shape, onError() {}, onResponseError() {} } as never)
+      } catch (err) {
+        return `threw ${(err as Error).message}`
+      }
+    }
+    for (const opts of [null, 'x', 42]) {
+      t.equal(returned(ours, opts), returned(undiciAgent, opts), `${label}: dispatch(${JSON.stringify(opts)}, handler) returns what undici's Agent returns`)
+    }
+  }
   t.match(nullOpts[1], { constructor: 'InvalidArgumentError', code: 'UND_ERR_INVALID_ARG' })
   t.throws(() => ours.dispatch({ origin: s.http, path: '/', method: 'GET' }, null as never), errors.InvalidArgumentError)
 

@@ -2,6 +2,7 @@
 // doctor prints them, and anything else under the prefix is refused with the
 // closest known name. A misspelled variable must never quietly leave the
 // default in place.
+import { closest } from '../suggest'
 
 /** Every variable stallguard reads, with what it sets. */
 export const ENV_VARS = Object.freeze({
@@ -29,38 +30,14 @@ export const TEST_PREFIX = 'STALLGUARD_TEST_'
 
 const KNOWN: readonly string[] = Object.keys(ENV_VARS)
 
-/** Levenshtein distance (insertions, deletions, substitutions). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution))
-    }
-    previous = current
-  }
-  return previous[b.length]!
-}
-
 /**
  * The known variable an unknown name most likely meant, or undefined when
  * none is close: within half the length of what follows the prefix
  * (`STALLGUARD_USER_TIMEOUT` → `STALLGUARD_TCP_USER_TIMEOUT`, 4 edits).
  */
 export function closestEnvVar(name: string): EnvVarName | undefined {
-  const upper = name.toUpperCase()
-  let best: string | undefined
-  let bestDistance = Infinity
-  for (const known of KNOWN) {
-    const distance = editDistance(upper, known)
-    if (distance < bestDistance) {
-      best = known
-      bestDistance = distance
-    }
-  }
-  const limit = Math.max(2, Math.floor((upper.length - ENV_PREFIX.length) / 2))
-  return bestDistance <= limit ? (best as EnvVarName) : undefined
+  const limit = Math.max(2, Math.floor((name.length - ENV_PREFIX.length) / 2))
+  return closest(name, KNOWN as readonly EnvVarName[], () => limit)
 }
 
 export type UnknownEnvError = TypeError & { code: 'SG_ERR_UNKNOWN_ENV'; names: string[] }
@@ -80,8 +57,8 @@ export function checkEnvNames(env: Record<string, string | undefined>): void {
   }
   if (unknown.length === 0) return
   const described = unknown.map((name) => {
-    const closest = closestEnvVar(name)
-    return closest === undefined ? name : `${name} (did you mean ${closest}?)`
+    const meant = closestEnvVar(name)
+    return meant === undefined ? name : `${name} (did you mean ${meant}?)`
   })
   const err = new TypeError(
     `stallguard: unknown environment variable${unknown.length > 1 ? 's' : ''} ${described.join(', ')}; ` +

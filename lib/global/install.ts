@@ -7,12 +7,14 @@
 import http from 'node:http'
 import https from 'node:https'
 import { syncBuiltinESMExports } from 'node:module'
-import { getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici'
-import { StallGuardAgent, type StallGuardAgentOptions } from '../undici/agent'
-import { optionsFromEnv } from './env'
+import { isMainThread } from 'node:worker_threads'
+import type { Dispatcher } from 'undici'
+import type { StallGuardAgentOptions } from '../undici/agent'
+import { loadUndiciSide, type UndiciSide } from './undici-side'
+import { disabledByEnv, ignoredWhenDisabled, optionsFromEnv, readEnvOptions } from './env'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import type { TcpTimeouts } from '../kernel/tcp-options'
-import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveTcp } from '../options'
+import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveRetry, resolveTcp } from '../options'
 import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
 import { installProcessHooks, SCOPES, type Scope } from './process-hooks'
 import { invalidType } from '../validate'
@@ -93,8 +95,21 @@ function retire(agent: http.Agent): void {
 export function effectiveOptions(options?: InstallOptions): Omit<InstallOptions, 'env'> {
   const explicit = checkOptions(options)
   const env = explicit.env ?? process.env
-  const { env: _ignored, ...merged } = merge(env === false ? {} : optionsFromEnv(env), explicit)
+  // Code that says `disable: false` overrules the kill switch: then every variable counts.
+  const fromEnv = env === false ? {} : explicit.disable === false ? readEnvOptions(env) : optionsFromEnv(env)
+  const { env: _ignored, ...merged } = merge(fromEnv, explicit)
   return merged
+}
+
+/** One warning when the environment switched stallguard off, naming what it ignored. */
+function warnDisabled(options: InstallOptions | undefined): void {
+  const env = options?.env ?? process.env
+  // Once per process: a loader's hooks thread (tsx, a test runner) runs --require preloads again.
+  if (!isMainThread || env === false || options?.disable !== undefined || !disabledByEnv(env)) return
+  const ignored = ignoredWhenDisabled(env)
+  process.emitWarning(`stallguard is off (STALLGUARD_DISABLE=${env.STALLGUARD_DISABLE}): no socket, request or global ` +
+    `HTTP client is changed. ${ignored.length === 0 ? 'No other STALLGUARD_* variable is set.' : `Ignored: ${ignored.join(', ')}.`}`,
+  { type: 'StallGuardWarning', code: 'SG_WARN_DISABLED' })
 }
 
 /** Undo the active install, if any; its dispatcher finishes closing in the background. */
@@ -131,6 +146,7 @@ export function install(options?: InstallOptions): Uninstall {
   const scope = merged.scope ?? 'http'
 
   if (merged.disable) {
+    warnDisabled(options)
     replaceActive()
     return async () => {}
   }
@@ -143,21 +159,25 @@ export function install(options?: InstallOptions): Uninstall {
   const floor = resolveMinThroughput(minThroughput, 'minThroughput')
   if (!SCOPES.includes(scope)) throw invalidType('scope', scope, "'http' (every HTTP client) or 'tcp' (every outgoing TCP socket)")
   const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput })
-  const candidate = new StallGuardAgent(agentOptions)
+  // undici is a peer dependency: without it, the undici half is skipped (and said so once).
+  const undici = loadUndiciSide()
+  if (!undici) resolveRetry(retry)
+  const candidate = undici ? new undici.StallGuardAgent(agentOptions) : undefined
   const nodeDefaults = { keepAlive: true, scheduling: 'lifo' as const, timeout: 5000 }
 
   // What is in place once an earlier install is undone decides what we replace.
   replaceActive()
   const previous = {
-    dispatcher: getGlobalDispatcher() as Dispatcher,
+    dispatcher: undici?.getGlobalDispatcher(),
     http: http.globalAgent,
     https: https.globalAgent,
   }
   const ours = defined({ tcp, deadline, minThroughput })
   const plan = {
-    dispatcher: isDefaultDispatcher(previous.dispatcher)
-      ? { replace: candidate }
-      : { keep: describeKept('the global dispatcher', previous.dispatcher) },
+    dispatcher: candidate === undefined ? { keep: NO_UNDICI }
+      : isDefaultDispatcher(previous.dispatcher)
+        ? { replace: candidate }
+        : { keep: describeKept('the global dispatcher', previous.dispatcher) },
     http: isNodeAgent(previous.http, 'http')
       ? { replace: new (installedHttpAgent(ours))({ ...nodeDefaults, ...inheritedOptions(previous.http), ...ours }) }
       : { keep: describeKept('http.globalAgent', previous.http) },
@@ -168,10 +188,10 @@ export function install(options?: InstallOptions): Uninstall {
 
   const dispatcher = 'replace' in plan.dispatcher ? plan.dispatcher.replace : undefined
   // Never used, never connected: nothing to wait for.
-  if (!dispatcher) candidate.destroy().catch(() => {})
+  if (!dispatcher) candidate?.destroy().catch(() => {})
   const httpAgent = 'replace' in plan.http ? plan.http.replace : undefined
   const httpsAgent = 'replace' in plan.https ? plan.https.replace : undefined
-  if (dispatcher) setGlobalDispatcher(dispatcher)
+  if (dispatcher) undici?.setGlobalDispatcher(dispatcher)
   if (httpAgent) http.globalAgent = httpAgent
   dumpInflightOn(dumpSignal)
   if (httpsAgent) https.globalAgent = httpsAgent
@@ -181,13 +201,16 @@ export function install(options?: InstallOptions): Uninstall {
   // say: it keeps routing), an agent an SDK built, a dispatcher the
   // application sets or uses later — get the kernel timeouts on their
   // connections, and node:http requests the deadline and floor, through the
-  // process-wide hooks; our own agents' sockets are protected already and
-  // skipped. A kept undici dispatcher gets the deadline through undici's
-  // own compose() (the same dispatcher underneath, so the same route).
+  // process-wide hooks (diagnostics channels: they reach Node's bundled
+  // undici even when no undici is installed); our own agents' sockets are
+  // protected already and skipped. A kept undici dispatcher gets the
+  // deadline through undici's own compose() (the same dispatcher
+  // underneath, so the same route).
   const stopProtecting = installProcessHooks({ scope, timeouts, deadline: deadlineMs, floor, warnUnreached: dispatcher !== undefined })
-  const composed = dispatcher ? undefined : withDeadline(previous.dispatcher, deadlineMs, floor)
-  if (composed) setGlobalDispatcher(composed)
-  warnKept(plan, merged, composed !== undefined)
+  const composed = dispatcher || !undici ? undefined : withDeadline(previous.dispatcher!, deadlineMs, floor)
+  if (composed) undici?.setGlobalDispatcher(composed)
+  if (undici) warnKept(plan, merged, composed !== undefined)
+  else warnNoUndici()
 
   let closing: Promise<void> | undefined
   const uninstall: Uninstall = () => {
@@ -196,8 +219,7 @@ export function install(options?: InstallOptions): Uninstall {
     stopProtecting()
     // Put back only what is still ours: whatever the application set after
     // install() (its own agent, a proxy dispatcher) stays.
-    if (dispatcher && getGlobalDispatcher() === dispatcher) setGlobalDispatcher(previous.dispatcher)
-    if (composed && getGlobalDispatcher() === composed) setGlobalDispatcher(previous.dispatcher)
+    restoreDispatcher(undici, previous.dispatcher, [dispatcher, composed])
     if (httpAgent && http.globalAgent === httpAgent) http.globalAgent = previous.http
     if (httpsAgent && https.globalAgent === httpsAgent) https.globalAgent = previous.https
     dumpInflightOn(undefined)
@@ -210,6 +232,32 @@ export function install(options?: InstallOptions): Uninstall {
   }
   holder[kActive] = uninstall
   return uninstall
+}
+
+/** Put `previous` back as the global dispatcher if it is still one of `ours`. */
+function restoreDispatcher(undici: UndiciSide | undefined, previous: Dispatcher | undefined, ours: Array<Dispatcher | undefined>): void {
+  if (!undici || !previous) return
+  const current = undici.getGlobalDispatcher()
+  if (ours.some((d) => d !== undefined && d === current)) undici.setGlobalDispatcher(previous)
+}
+
+const NO_UNDICI = 'undici is not installed'
+const kWarnedNoUndici = Symbol.for('stallguard.warned.noUndici')
+
+/**
+ * Without undici, say once per process what install() does not cover: there
+ * is no StallGuardAgent to make the global dispatcher, so Node's built-in
+ * fetch keeps its own and gets only the kernel timeouts on its connections
+ * (through undici's connection channel, which Node's bundled copy publishes).
+ */
+function warnNoUndici(): void {
+  const flags = globalThis as Record<symbol, unknown>
+  if (flags[kWarnedNoUndici] || !isMainThread) return
+  flags[kWarnedNoUndici] = true
+  process.emitWarning('stallguard: undici is not installed, so install() protects node:http(s) clients fully and gives ' +
+    "Node's built-in fetch the kernel timeouts once a connection is up; fetch gets no deadline, retry or throughput floor " +
+    'and its connect is bounded by its own 10 s timeout. npm install undici to cover fetch too.',
+  { type: 'StallGuardWarning', code: 'SG_WARN_NO_UNDICI' })
 }
 
 /**

@@ -18,7 +18,7 @@ import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
 /** What both agents add to Node's agent options: `tcp`, `deadline`, `minThroughput` (see StallGuardOptions). */
 export interface StallGuardAgentExtras extends Pick<StallGuardOptions, 'tcp' | 'deadline' | 'minThroughput'> {}
 
-/** Node's own agent option, kept by our agents (not in every @types/node yet). */
+/** Node's own agent option, kept by our agents (in @types/node from 24 on; declared here for older typings). */
 export interface NodeProxyEnvOption {
   /**
    * Node >= 24.5: route requests through the proxy that `HTTP_PROXY`,
@@ -29,8 +29,16 @@ export interface NodeProxyEnvOption {
   proxyEnv?: NodeJS.ProcessEnv | Record<string, string | undefined> | undefined
 }
 
-export interface StallGuardHttpAgentOptions extends http.AgentOptions, StallGuardAgentExtras, NodeProxyEnvOption {}
-export interface StallGuardHttpsAgentOptions extends https.AgentOptions, StallGuardAgentExtras, NodeProxyEnvOption {}
+/**
+ * Node's agent options with `proxyEnv` added only where the installed
+ * @types/node lacks it: @types/node 24+ declares it with its own type, and an
+ * interface that extends both declarations fails to compile for consumers
+ * with `skipLibCheck` off.
+ */
+type WithProxyEnv<T> = 'proxyEnv' extends keyof T ? T : T & NodeProxyEnvOption
+
+export type StallGuardHttpAgentOptions = WithProxyEnv<http.AgentOptions> & StallGuardAgentExtras
+export type StallGuardHttpsAgentOptions = WithProxyEnv<https.AgentOptions> & StallGuardAgentExtras
 
 declare module 'http' {
   interface RequestOptions {
@@ -67,7 +75,7 @@ function configure<T extends http.AgentOptions>(
   options: (T & StallGuardAgentExtras) | undefined,
 ): { guard: Guard; agentOptions: T } {
   // Our options, checked and resolved in one place (lib/options.ts).
-  const { resolved: { tcp: resolved, deadline, minThroughput }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options')
+  const { resolved: { tcp: resolved, deadline, minThroughput }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options', "Node's http.Agent")
   const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as T
   // Node writes keepAliveMsecs as the keepalive idle time at connect and each
   // time a socket returns to the pool. We rewrite it right after, but where

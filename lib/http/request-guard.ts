@@ -60,9 +60,9 @@ export interface RequestWatch {
 
 /**
  * The node:http front door's view of a request, read only when the clock
- * or the in-flight dump asks: phase from the request's own state, body
- * bytes from the socket's counters (minus what earlier requests on the same
- * keep-alive socket moved).
+ * or the in-flight dump asks: phase from the request's own state, bytes
+ * from the socket's counters (minus what earlier requests on the same
+ * keep-alive socket moved; for bytes sent, minus the header block too).
  */
 class HttpRequestProbe implements RequestProbe {
   readonly #agent: object
@@ -93,9 +93,18 @@ class HttpRequestProbe implements RequestProbe {
     return 'waiting for headers'
   }
 
+  /**
+   * Request body bytes, as StallGuardAgent counts them: what this request
+   * wrote to the socket minus its header block (node:http renders it once,
+   * into `_header`, and writes it first). With chunked transfer encoding the
+   * chunk framing (a few bytes per write) still counts.
+   */
   bytesSent(): number {
-    const socket = this.#req.socket
-    return socket ? Math.max(0, socket.bytesWritten - this.#baseWritten) : 0
+    const req = this.#req as http.ClientRequest & { _header?: string | null }
+    const socket = req.socket
+    if (!socket) return 0
+    const headerBytes = typeof req._header === 'string' ? Buffer.byteLength(req._header, 'latin1') : 0
+    return Math.max(0, socket.bytesWritten - this.#baseWritten - headerBytes)
   }
 
   bytesReceived(): number {

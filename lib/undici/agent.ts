@@ -37,7 +37,7 @@ export class StallGuardAgent extends Agent {
     // Ours are checked and resolved here, once, before any request: a typo
     // fails at startup (lib/options.ts). undici checks its own in super().
     const { resolved, rest: agentOptions } = splitOptions<Agent.Options>(options, UNDICI_AGENT_KEYS,
-      'an object of undici Agent options plus tcp, deadline, retry and minThroughput')
+      'an object of undici Agent options plus tcp, deadline, retry and minThroughput', "undici's Agent")
     const { tcp: timeouts, deadline: deadlineMs, retry: retries, minThroughput } = resolved
     const guard = { timeouts }
     // The connector is built per pool, from the options undici gives that

@@ -4,8 +4,7 @@
 // with undici's error classes and messages, and reported the way undici's
 // dispatch reports them: thrown when the handler cannot take an error,
 // otherwise through the handler.
-import { errors, type Dispatcher } from 'undici'
-import { coreSpeaksLegacy } from './undici7-compat'
+import { Agent, errors, type Dispatcher } from 'undici'
 
 type Handler = Record<string, unknown>
 
@@ -57,6 +56,22 @@ export function reportDispatchError(handler: object, err: Error): boolean {
   } else {
     throw err
   }
-  // undici 8 returns true (nothing was queued, no 'drain' will follow); undici 7 false.
-  return !coreSpeaksLegacy
+  return reportedFailureReturns
 }
+
+/**
+ * What this undici's dispatch returns after it reported a failure through
+ * the handler: false in undici 7 and early 8, true in later 8 (nothing was
+ * queued, so no 'drain' will follow). Asked of undici itself, once: its
+ * dispatch checks `opts` first, so a bare object with the Agent prototype
+ * answers without a pool or a socket.
+ */
+const reportedFailureReturns: boolean = (() => {
+  const probe = Object.create(Agent.prototype) as Dispatcher
+  const silent = { onError() {}, onResponseError() {} }
+  try {
+    return probe.dispatch(null as never, silent as never)
+  } catch {
+    return false
+  }
+})()

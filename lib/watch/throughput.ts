@@ -8,6 +8,7 @@
 // response headers, not time during which the caller is not reading the
 // response (a paused or slow consumer), not time during which the caller has
 // not handed us upload bytes. A slow consumer is never a stalled stream.
+import { unknownKeyHint } from '../suggest'
 import { checkNumber, invalidType, MAX_TIMER_MS } from '../validate'
 
 export interface MinThroughput {
@@ -37,7 +38,7 @@ export function resolveMinThroughput(value: unknown, name = 'minThroughput'): Mi
   if (typeof value !== 'object') throw invalidType(name, value, MIN_THROUGHPUT_FORM)
   const { bytesPerSecond, grace, ...rest } = value as Record<string, unknown>
   const unknown = Object.keys(rest)[0]
-  if (unknown !== undefined) throw invalidType(`${name}.${unknown}`, rest[unknown], `absent: ${name} takes bytesPerSecond and grace`)
+  if (unknown !== undefined) throw invalidType(`${name}.${unknown}`, rest[unknown], `absent: ${name} takes bytesPerSecond and grace${unknownKeyHint(unknown, ['bytesPerSecond', 'grace'])}`)
   const rate = checkNumber(`${name}.bytesPerSecond`, bytesPerSecond, {
     min: Number.MIN_VALUE, max: Number.MAX_SAFE_INTEGER, unit: 'bytes/s',
   })

@@ -21,10 +21,10 @@ if (enterNetns(t, __filename)) {
     const r = JSON.parse(run.stdout) as DoctorReport
     for (const [name, value] of Object.entries(set)) t.equal(r.sysctl[`net.ipv4.${name}`], value, `${name} = ${value}`)
     // RTO 200 ms doubling: 0.2 × (2^9 − 1) = 102.2 s; SYN RTO 1 s: 1 × (2^4 − 1) = 15 s.
-    t.same(r.worstCase.without, { synUnanswered: 15, deadPath: 102.2, silentPeer: 90, zeroWindow: null },
+    t.same(r.worstCaseSeconds.without, { synUnanswered: 15, deadPath: 102.2, silentPeer: 90, zeroWindow: null },
       'tcp_retries2 = 8 → 102.2 s, tcp_syn_retries = 3 → 15 s, keepalive 60 s + 3 × 10 s = 90 s')
     // No user timeout; keepalive idle from the sysctl (60 s), our interval 20 s, our default count 5.
-    t.same(r.worstCase.with, { synUnanswered: 15, deadPath: 102.2, silentPeer: 160, zeroWindow: null },
+    t.same(r.worstCaseSeconds.with, { synUnanswered: 15, deadPath: 102.2, silentPeer: 160, zeroWindow: null },
       'with stallguard: system default user timeout, keepalive 60 s (sysctl) + 5 × 20 s (ours)')
   })
 }
