@@ -10,6 +10,7 @@ export {
 } from './kernel/socket-timeouts'
 export { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './kernel/tcp-options'
 export {
+  AddressDownError,
   DeadlineExceededError,
   KernelTimeoutError,
   StalledStreamError,
@@ -24,6 +25,9 @@ export { StallGuardAgent, type StallGuardAgentOptions } from './undici/agent'
 export { connector, type Connector, type ConnectorOptions } from './undici/connector'
 export { interceptors, type DeadlineOptions, type Interceptor, type MinThroughputOptions, type RetryOptions } from './undici/interceptors'
 export type { ResolvedOptions, StallGuardOptions } from './options'
+export type { AddressHealthOption, AddressHealthOptions } from './health/options'
+export type { DownAddress } from './health/address-book'
+export type { AddressDownMessage, AddressUpMessage } from './diagnostics/channels'
 export {
   StallGuardHttpAgent,
   StallGuardHttpsAgent,

@@ -16,6 +16,9 @@ export const ENV_VARS = Object.freeze({
   STALLGUARD_RETRY: 'retries of idempotent requests that died on a stale pooled connection (count, on/off)',
   STALLGUARD_MIN_THROUGHPUT: 'lowest acceptable transfer rate of a request body or response',
   STALLGUARD_MIN_THROUGHPUT_GRACE: 'time before the throughput floor applies',
+  STALLGUARD_ADDRESS_HEALTH: 'address health: stop connecting to an address the kernel timed out (on/off; default on)',
+  STALLGUARD_ADDRESS_COOL_DOWN: 'first cool-down before a down address is probed (duration; default 1 s, doubles per failed probe)',
+  STALLGUARD_ADDRESS_MAX_COOL_DOWN: 'longest cool-down before a down address is probed (duration; default 30 s)',
   STALLGUARD_DUMP_SIGNAL: 'signal that prints the requests in flight to stderr (e.g. SIGUSR2)',
   STALLGUARD_DISABLE: 'switch the global override off (1/true/yes/on)',
 } as const)

@@ -3,6 +3,7 @@
 // undici.request & co. from any undici copy, without a dispatcher) and
 // node:http(s)'s global agents (http.get, https.request, and the libraries
 // built on them).
+import type { AddressHealthOption } from '../health/options'
 import http from 'node:http'
 import https from 'node:https'
 import { syncBuiltinESMExports } from 'node:module'
@@ -37,6 +38,11 @@ export interface InstallOptions {
    * over 20 s.
    */
   minThroughput?: MinThroughputOption
+  /**
+   * Address health for both layers' agents (docs/address-health.md): on by
+   * default, `false` = off, `{ coolDown, maxCoolDown }` in ms.
+   */
+  addressHealth?: AddressHealthOption
   /** Print the requests in flight to stderr on this signal (`STALLGUARD_DUMP_SIGNAL=SIGUSR2`). */
   dumpSignal?: NodeJS.Signals | undefined
   /** Do nothing (and undo an earlier install): the operator's switch, `STALLGUARD_DISABLE=1`. */
@@ -118,7 +124,7 @@ function describeKept(what: string, value: unknown): string {
  */
 export function install(options?: InstallOptions): Uninstall {
   const merged = effectiveOptions(options)
-  const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, dumpSignal } = merged
+  const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, addressHealth, dumpSignal } = merged
 
   if (merged.disable) {
     replaceActive()
@@ -131,7 +137,7 @@ export function install(options?: InstallOptions): Uninstall {
   const timeouts = resolveTcp(tcp)
   const deadlineMs = resolveDeadline(deadline, 'deadline')
   const floor = resolveMinThroughput(minThroughput, 'minThroughput')
-  const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput })
+  const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, addressHealth })
   const candidate = new StallGuardAgent(agentOptions)
   const nodeDefaults = { keepAlive: true, scheduling: 'lifo' as const, timeout: 5000 }
 
@@ -142,7 +148,7 @@ export function install(options?: InstallOptions): Uninstall {
     http: http.globalAgent,
     https: https.globalAgent,
   }
-  const ours = defined({ tcp, deadline, minThroughput })
+  const ours = defined({ tcp, deadline, minThroughput, addressHealth })
   const plan = {
     dispatcher: isDefaultDispatcher(previous.dispatcher)
       ? { replace: candidate }
