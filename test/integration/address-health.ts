@@ -158,7 +158,7 @@ if (enterNetns(t, __filename)) {
   })
 
   t.test('undici: four addresses, one black-holed mid-run: ≥ 99 % succeed, few probe SYNs, back after the cool-down', async (t) => {
-    const served = await serve(t, ADDRESSES, 20, 4)
+    const served = await serve(t, ADDRESSES, 20, 8)
     const agent = new StallGuardAgent({
       connections: 64, tcp: SHORT_TCP, connect: { lookup }, addressHealth: { coolDown: 500, maxCoolDown: 1000 },
     } as ConstructorParameters<typeof StallGuardAgent>[0])
