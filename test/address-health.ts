@@ -6,6 +6,7 @@ import t from 'tap'
 import { AddressDownError, optionsFromEnv, StallGuardAgent, StallGuardHttpAgent, connector } from '../lib/index'
 import { AddressBook, STREAK } from '../lib/health/address-book'
 import { resolveAddressHealth } from '../lib/health/options'
+import { downAddresses, formatDownAddresses } from '../lib/health/registry'
 import { sleep } from './fixtures/timing'
 
 const kernelTimeout = (): Error => Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT', userTimeout: 2000 })
@@ -97,4 +98,14 @@ t.test('recovery: one probe after the cool-down; a failed probe doubles it; a co
   book.connected('10.0.0.5', 80)
   t.same(book.down(), [])
   t.match(ups, [{ address: '10.0.0.5', port: 80, reason: 'x', downFor: Number }])
+})
+
+t.test('the in-flight dump lists down addresses of every agent in the process', async (t) => {
+  t.equal(formatDownAddresses([]), '', 'nothing down: no lines')
+  const book = new AddressBook({ coolDownMs: 60_000, maxCoolDownMs: 60_000 })
+  book.failed('10.0.0.7', 8443, kernelTimeout(), { connecting: true, kernel: true, reason: 'the kernel timed out the handshake' })
+  const listed = downAddresses().filter((d) => d.address === '10.0.0.7')
+  t.match(listed, [{ port: 8443, state: 'down' }])
+  t.match(formatDownAddresses(listed),
+    /^stallguard: 1 address down\n  10\.0\.0\.7:8443 down since .*Z: the kernel timed out the handshake; probe in \d+ ms\n$/)
 })

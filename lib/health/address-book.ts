@@ -18,6 +18,7 @@ import { debug, debugEnabled } from '../diagnostics/debug'
 import { formatEndpoint } from '../diagnostics/endpoint'
 import { AddressDownError } from '../errors'
 import type { ResolvedAddressHealth } from './options'
+import { registerBook } from './registry'
 
 /** Kernel timeouts on established connections, with no successful connect between, that condemn an address. */
 export const STREAK = 3
@@ -68,6 +69,7 @@ export class AddressBook {
 
   constructor(rule: ResolvedAddressHealth) {
     this.#rule = rule
+    registerBook(this)
   }
 
   /**
