@@ -167,3 +167,38 @@ function formatRate(bytesPerSecond: number): string {
   const rounded = bytesPerSecond < 10 ? Math.round(bytesPerSecond * 10) / 10 : Math.round(bytesPerSecond)
   return `${rounded < 1024 ? `${rounded} B` : formatBytes(rounded)}/s`
 }
+
+/**
+ * A connection was refused before it was attempted: the address (every
+ * address of the origin) is down since a kernel timeout condemned it, and its
+ * cool-down has not run out. Keeps `code: 'ETIMEDOUT'` and `syscall:
+ * 'connect'` so retry logic treats it as the connect timeout it stands for;
+ * `cause` is the error that condemned the address.
+ */
+export class AddressDownError extends StallGuardError {
+  errno: number | undefined
+  syscall: string
+  address: string
+  port: number
+  /** When the address went down (epoch ms). */
+  since: number
+  /** What condemned it, in words. */
+  reason: string
+  constructor(address: string, port: number, since: number, reason: string, retryInMs: number, condemning: Error) {
+    const ago = ((Date.now() - since) / 1000).toFixed(1)
+    super(
+      `connect ETIMEDOUT: ${formatEndpoint(address, port)} is down since ${new Date(since).toISOString()} ` +
+        `(${ago} s ago): ${reason}; next probe in ${(Math.max(0, retryInMs) / 1000).toFixed(1)} s (stallguard address health)`,
+      'ETIMEDOUT',
+      'kernel',
+      { cause: condemning },
+    )
+    this.name = 'AddressDownError'
+    this.errno = (condemning as NodeJS.ErrnoException).errno
+    this.syscall = 'connect'
+    this.address = address
+    this.port = port
+    this.since = since
+    this.reason = reason
+  }
+}

@@ -12,6 +12,7 @@ export {
 } from './kernel/socket-timeouts'
 export { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './kernel/tcp-options'
 export {
+  AddressDownError,
   DeadlineExceededError,
   KernelTimeoutError,
   StalledStreamError,
@@ -26,6 +27,9 @@ export type { StallGuardAgentOptions } from './undici/agent'
 export type { Connector, ConnectorOptions } from './undici/connector'
 export type { DeadlineOptions, Interceptor, MinThroughputOptions, RetryOptions } from './undici/interceptors'
 export type { ResolvedOptions, StallGuardOptions } from './options'
+export type { AddressHealthOption, AddressHealthOptions } from './health/options'
+export type { DownAddress } from './health/address-book'
+export type { AddressDownMessage, AddressUpMessage } from './diagnostics/channels'
 export {
   StallGuardHttpAgent,
   StallGuardHttpsAgent,

@@ -10,6 +10,7 @@ import { resolveTcpTimeouts, type ResolvedTcpTimeouts, type TcpTimeouts } from '
 import { typoOf, unknownKeyHint } from './suggest'
 import { checkNumber, invalidType, MAX_TIMER_MS } from './validate'
 import { resolveMinThroughput, type MinThroughput, type MinThroughputOption } from './watch/throughput'
+import { resolveAddressHealth, type AddressHealthOption, type ResolvedAddressHealth } from './health/options'
 
 /** The options, documented once. Each front door takes the ones it names. */
 export interface StallGuardOptions {
@@ -43,6 +44,14 @@ export interface StallGuardOptions {
    * `minThroughput` wins. See docs/watch.md.
    */
   minThroughput?: MinThroughputOption
+  /**
+   * Address health (docs/address-health.md), on by default: an address whose
+   * connect the kernel timed out (or whose connections keep timing out) gets
+   * no new connections until a probe after a cool-down succeeds; requests
+   * that can only go there fail at once with the condemning error. `false` =
+   * off; `{ coolDown, maxCoolDown }` in ms (defaults 1000 and 30 000).
+   */
+  addressHealth?: AddressHealthOption
 }
 
 /** What the layers read. Frozen: built once per front door, shared by every socket and request. */
@@ -55,6 +64,8 @@ export interface ResolvedOptions {
   readonly retry: number
   /** The throughput floor; undefined = off. */
   readonly minThroughput: MinThroughput | undefined
+  /** The cool-down rule; undefined = address health off. */
+  readonly addressHealth: ResolvedAddressHealth | undefined
 }
 
 export const MAX_RETRIES = 10
@@ -110,6 +121,7 @@ function resolve(options: StallGuardOptions, keys: readonly Key[]): ResolvedOpti
     deadline: keys.includes('deadline') ? resolveDeadline(options.deadline, 'deadline') : 0,
     retry: keys.includes('retry') ? resolveRetry(options.retry) : 0,
     minThroughput: keys.includes('minThroughput') ? resolveMinThroughput(options.minThroughput) : undefined,
+    addressHealth: keys.includes('addressHealth') ? resolveAddressHealth(options.addressHealth) : undefined,
   })
 }
 
@@ -149,12 +161,12 @@ export function splitOptions<T extends object>(
 }
 
 /** StallGuardAgent: tcp, deadline, retry, minThroughput; the rest are undici Agent options. */
-export const UNDICI_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'retry', 'minThroughput']
+export const UNDICI_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'retry', 'minThroughput', 'addressHealth']
 /** StallGuardHttpAgent / StallGuardHttpsAgent: tcp, deadline, minThroughput; the rest are Node's. */
-export const HTTP_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'minThroughput']
+export const HTTP_AGENT_KEYS: readonly Key[] = ['tcp', 'deadline', 'minThroughput', 'addressHealth']
 
 /** install() options (the interface lives with install()). */
-export const INSTALL_KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'minThroughput', 'dumpSignal', 'disable', 'env', 'scope'] as const
+export const INSTALL_KEYS = ['tcp', 'deadline', 'retry', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'minThroughput', 'addressHealth', 'dumpSignal', 'disable', 'env', 'scope'] as const
 type InstallKey = (typeof INSTALL_KEYS)[number]
 type InstallShape = { [K in InstallKey]?: unknown } & { tcp?: TcpTimeouts | false | undefined }
 

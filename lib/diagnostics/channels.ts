@@ -75,9 +75,35 @@ export interface RetryMessage {
   path: string
 }
 
+/** `stallguard:address:down`: an address stops getting new connections. */
+export interface AddressDownMessage {
+  address: string
+  port: number
+  /** What condemned it, in words. */
+  reason: string
+  /** The error that condemned it (a KernelTimeoutError, usually). */
+  error: Error
+  /** When it went down (epoch ms). */
+  since: number
+  /** ms until its probe connection may go out. */
+  coolDown: number
+}
+
+/** `stallguard:address:up`: a connection to a down address succeeded; it is used again. */
+export interface AddressUpMessage {
+  address: string
+  port: number
+  /** What had condemned it. */
+  reason: string
+  /** ms it was down. */
+  downFor: number
+}
+
 export const channels = {
   socketProtected: diagnostics.channel('stallguard:socket:protected'),
   kernelTimeout: diagnostics.channel('stallguard:kernel-timeout'),
   deadline: diagnostics.channel('stallguard:deadline'),
   retry: diagnostics.channel('stallguard:retry'),
+  addressDown: diagnostics.channel('stallguard:address:down'),
+  addressUp: diagnostics.channel('stallguard:address:up'),
 } as const

@@ -17,6 +17,7 @@ import { invalidType, MAX_TIMER_MS, outOfRange, type OptionError } from '../vali
 import { AWS_MIN_THROUGHPUT, MIN_GRACE_MS, type MinThroughputOption } from '../watch/throughput'
 import { constants as osConstants } from 'node:os'
 import { SCOPES, type Scope } from './process-hooks'
+import { DEFAULT_COOL_DOWN_MS, type AddressHealthOption } from '../health/options'
 
 type Env = Record<string, string | undefined>
 
@@ -177,6 +178,31 @@ function signalName(env: Env, name: EnvVarName): NodeJS.Signals | undefined {
   return signal as NodeJS.Signals
 }
 
+/**
+ * STALLGUARD_ADDRESS_HEALTH (on/off) and its cool-downs
+ * STALLGUARD_ADDRESS_COOL_DOWN / STALLGUARD_ADDRESS_MAX_COOL_DOWN (durations;
+ * 0/off keeps the default): `false`, an object, or undefined when none is set.
+ */
+function addressHealthFromEnv(env: Env): AddressHealthOption {
+  const on = flag(env, 'STALLGUARD_ADDRESS_HEALTH')
+  const rule = { max: MAX_TIMER_MS, off: 'the default', integer: true }
+  const coolDown = duration(env, 'STALLGUARD_ADDRESS_COOL_DOWN', rule)
+  const maxCoolDown = duration(env, 'STALLGUARD_ADDRESS_MAX_COOL_DOWN', rule)
+  if (on === false) return false
+  const tuned: { coolDown?: number; maxCoolDown?: number } = {}
+  if (coolDown) tuned.coolDown = coolDown
+  if (maxCoolDown) tuned.maxCoolDown = maxCoolDown
+  if (Object.keys(tuned).length > 0) {
+    // Checked here so the message names the variables, not the option.
+    if (tuned.maxCoolDown !== undefined && tuned.maxCoolDown < (tuned.coolDown ?? DEFAULT_COOL_DOWN_MS)) {
+      throw outOfRange('STALLGUARD_ADDRESS_MAX_COOL_DOWN', env.STALLGUARD_ADDRESS_MAX_COOL_DOWN,
+        `at least the cool-down (STALLGUARD_ADDRESS_COOL_DOWN, default ${DEFAULT_COOL_DOWN_MS} ms)`)
+    }
+    return tuned
+  }
+  return on
+}
+
 /** 0 for the TCP options means "leave the kernel's default", as `false` does in code. */
 const orSystemDefault = (ms: number | undefined): number | false | undefined => (ms === 0 ? false : ms)
 
@@ -245,6 +271,9 @@ export function readEnvOptions(env: Env): InstallOptions {
 
   const minThroughput = throughputFloor(env)
   if (minThroughput !== undefined) options.minThroughput = minThroughput
+
+  const addressHealth = addressHealthFromEnv(env)
+  if (addressHealth !== undefined) options.addressHealth = addressHealth
 
   const dumpSignal = signalName(env, 'STALLGUARD_DUMP_SIGNAL')
   if (dumpSignal !== undefined) options.dumpSignal = dumpSignal

@@ -17,6 +17,7 @@ import type { TcpTimeouts } from '../kernel/tcp-options'
 import { checkInstallOptions, mergeInstallOptions, resolveDeadline, resolveMinThroughput, resolveRetry, resolveTcp } from '../options'
 import { inheritedOptions, isDefaultDispatcher, isNodeAgent } from './defaults'
 import { installProcessHooks, SCOPES, type Scope } from './process-hooks'
+import type { AddressHealthOption } from '../health/options'
 import { invalidType } from '../validate'
 import { watchInterceptor } from '../undici/watch-interceptor'
 import { dumpInflightOn } from '../watch/inflight'
@@ -41,6 +42,11 @@ export interface InstallOptions {
    * over 20 s.
    */
   minThroughput?: MinThroughputOption
+  /**
+   * Address health for both layers' agents (docs/address-health.md): on by
+   * default, `false` = off, `{ coolDown, maxCoolDown }` in ms.
+   */
+  addressHealth?: AddressHealthOption
   /** Print the requests in flight to stderr on this signal (`STALLGUARD_DUMP_SIGNAL=SIGUSR2`). */
   dumpSignal?: NodeJS.Signals | undefined
   /** Do nothing (and undo an earlier install): the operator's switch, `STALLGUARD_DISABLE=1`. */
@@ -142,7 +148,7 @@ function describeKept(what: string, value: unknown): string {
  */
 export function install(options?: InstallOptions): Uninstall {
   const merged = effectiveOptions(options)
-  const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, dumpSignal } = merged
+  const { tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, addressHealth, dumpSignal } = merged
   const scope = merged.scope ?? 'http'
 
   if (merged.disable) {
@@ -158,7 +164,7 @@ export function install(options?: InstallOptions): Uninstall {
   const deadlineMs = resolveDeadline(deadline, 'deadline')
   const floor = resolveMinThroughput(minThroughput, 'minThroughput')
   if (!SCOPES.includes(scope)) throw invalidType('scope', scope, "'http' (every HTTP client) or 'tcp' (every outgoing TCP socket)")
-  const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput })
+  const agentOptions: StallGuardAgentOptions = defined({ tcp, deadline, retry, connectTimeout, headersTimeout, bodyTimeout, minThroughput, addressHealth })
   // undici is a peer dependency: without it, the undici half is skipped (and said so once).
   const undici = loadUndiciSide()
   if (!undici) resolveRetry(retry)
@@ -172,7 +178,7 @@ export function install(options?: InstallOptions): Uninstall {
     http: http.globalAgent,
     https: https.globalAgent,
   }
-  const ours = defined({ tcp, deadline, minThroughput })
+  const ours = defined({ tcp, deadline, minThroughput, addressHealth })
   const plan = {
     dispatcher: candidate === undefined ? { keep: NO_UNDICI }
       : isDefaultDispatcher(previous.dispatcher)

@@ -14,9 +14,12 @@ import { applyResolvedTimeouts, capabilities } from '../kernel/socket-timeouts'
 import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 import { listInflight, type InflightRequest } from '../watch/inflight'
 import type { MinThroughput, MinThroughputOption } from '../watch/throughput'
+import { AddressBook, type DownAddress } from '../health/address-book'
+import { healthLookup } from '../health/lookup'
+import { trackSocket } from '../health/track'
 
-/** What both agents add to Node's agent options: `tcp`, `deadline`, `minThroughput` (see StallGuardOptions). */
-export interface StallGuardAgentExtras extends Pick<StallGuardOptions, 'tcp' | 'deadline' | 'minThroughput'> {}
+/** What both agents add to Node's agent options: `tcp`, `deadline`, `minThroughput`, `addressHealth` (see StallGuardOptions). */
+export interface StallGuardAgentExtras extends Pick<StallGuardOptions, 'tcp' | 'deadline' | 'minThroughput' | 'addressHealth'> {}
 
 /** Node's own agent option, kept by our agents (in @types/node from 24 on; declared here for older typings). */
 export interface NodeProxyEnvOption {
@@ -66,6 +69,8 @@ interface Guard {
   minThroughput: MinThroughput | undefined
   /** Our kernel layer writes keepalive itself: Node's connect-time keepalive would only be overwritten. */
   ownsKeepAlive: boolean
+  /** The agent's address book; undefined = address health off. */
+  health: AddressBook | undefined
 }
 
 type ConnectionCallback = (err: Error | null, stream: Duplex) => void
@@ -75,7 +80,7 @@ function configure<T extends http.AgentOptions>(
   options: (T & StallGuardAgentExtras) | undefined,
 ): { guard: Guard; agentOptions: T } {
   // Our options, checked and resolved in one place (lib/options.ts).
-  const { resolved: { tcp: resolved, deadline, minThroughput }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options', "Node's http.Agent")
+  const { resolved: { tcp: resolved, deadline, minThroughput, addressHealth }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options', "Node's http.Agent")
   const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as T
   // Node writes keepAliveMsecs as the keepalive idle time at connect and each
   // time a socket returns to the pool. We rewrite it right after, but where
@@ -85,7 +90,8 @@ function configure<T extends http.AgentOptions>(
     agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
   }
   const ownsKeepAlive = resolved !== undefined && resolved.keepAlive && capabilities().native
-  return { guard: { tcp: resolved, deadline, minThroughput, ownsKeepAlive }, agentOptions }
+  const health = addressHealth === undefined ? undefined : new AddressBook(addressHealth)
+  return { guard: { tcp: resolved, deadline, minThroughput, ownsKeepAlive, health }, agentOptions }
 }
 
 /**
@@ -157,12 +163,45 @@ function protect(stream: Duplex, tcp: ResolvedTcpTimeouts, owned: boolean): Erro
   }
 }
 
+/**
+ * Address health at the connection: a down IP literal is refused with a
+ * socket that never connects and fails on the next tick with the condemning
+ * error (Node's agent then accounts for it as for any failed socket); a name
+ * goes through healthLookup. Undefined: connect as usual with `options`.
+ */
+function healthCheck(
+  book: AddressBook,
+  options: http.ClientRequestArgs,
+  defaultPort: number,
+): { refused: net.Socket } | { options: http.ClientRequestArgs; port: number } {
+  const port = Number(options.port) || defaultPort
+  if (options.socketPath) return { options, port }
+  const host = String(options.host ?? 'localhost')
+  if (net.isIP(host)) {
+    const refusal = book.refusal(host, port)
+    if (refusal === undefined) return { options, port }
+    const refused = new net.Socket()
+    process.nextTick(() => refused.destroy(refusal))
+    return { refused }
+  }
+  const lookup = healthLookup(book, port, options.lookup as Parameters<typeof healthLookup>[2])
+  return { options: { ...options, lookup } as http.ClientRequestArgs, port }
+}
+
 function createGuarded(
   guard: Guard,
   options: http.ClientRequestArgs,
   cb: ConnectionCallback | undefined,
   create: (options: http.ClientRequestArgs, cb?: ConnectionCallback) => Duplex | null | undefined,
+  defaultPort: number,
 ): Duplex | null | undefined {
+  let port = 0
+  if (guard.health !== undefined) {
+    const checked = healthCheck(guard.health, options, defaultPort)
+    if ('refused' in checked) return checked.refused
+    options = checked.options
+    port = checked.port
+  }
   // A subclass may hand its socket over through the callback instead of
   // returning it. (net.createConnection registers the callback as a 'connect'
   // listener and calls it without arguments: that passes straight through.)
@@ -173,6 +212,7 @@ function createGuarded(
   })
   const socket = create(options, callback)
   if (!socket) return socket
+  if (guard.health !== undefined) trackSocket(guard.health, socket, port)
   const failure = setUp(socket, guard)
   if (failure === undefined) return socket
   // http.Agent hands a callback error to the request ('error' on it); without
@@ -229,7 +269,7 @@ export class StallGuardHttpAgent extends http.Agent {
   }
 
   override createConnection(options: http.ClientRequestArgs, cb?: ConnectionCallback): Duplex | null | undefined {
-    return createGuarded(this.#guard, connectOptions(this.#guard, options), cb, (o, c) => super.createConnection(o, c))
+    return createGuarded(this.#guard, connectOptions(this.#guard, options), cb, (o, c) => super.createConnection(o, c), (this as unknown as { defaultPort: number }).defaultPort)
   }
 
   /** Node's documented pool hook: a socket goes back to the pool (true) or is destroyed (false). */
@@ -246,6 +286,11 @@ export class StallGuardHttpAgent extends http.Agent {
   inflight(): InflightRequest[] {
     return listInflight(this)
   }
+
+  /** Addresses this agent currently sends no new connections to (address health), with since when and why. */
+  downAddresses(): DownAddress[] {
+    return this.#guard.health?.down() ?? []
+  }
 }
 
 /** The https counterpart of {@link StallGuardHttpAgent}; TLS sessions are cached as usual. */
@@ -259,7 +304,7 @@ export class StallGuardHttpsAgent extends https.Agent {
   }
 
   override createConnection(options: https.RequestOptions, cb?: ConnectionCallback): Duplex | null | undefined {
-    return createGuarded(this.#guard, connectOptions(this.#guard, options), cb, (o, c) => super.createConnection(o, c))
+    return createGuarded(this.#guard, connectOptions(this.#guard, options), cb, (o, c) => super.createConnection(o, c), (this as unknown as { defaultPort: number }).defaultPort)
   }
 
   override keepSocketAlive(socket: Duplex): boolean {
@@ -273,5 +318,10 @@ export class StallGuardHttpsAgent extends https.Agent {
   /** This agent's open requests: phase, age, bytes, the socket's TCP_INFO summary (redacted). */
   inflight(): InflightRequest[] {
     return listInflight(this)
+  }
+
+  /** Addresses this agent currently sends no new connections to (address health), with since when and why. */
+  downAddresses(): DownAddress[] {
+    return this.#guard.health?.down() ?? []
   }
 }

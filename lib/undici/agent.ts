@@ -13,6 +13,7 @@ import { toHandlerApi } from './legacy-handler'
 import { retryInterceptor } from './retry-interceptor'
 import { splitOptions, UNDICI_AGENT_KEYS, type StallGuardOptions } from '../options'
 import { listInflight, type InflightRequest } from '../watch/inflight'
+import { AddressBook, type DownAddress } from '../health/address-book'
 
 declare module 'undici' {
   namespace Dispatcher {
@@ -27,19 +28,22 @@ declare module 'undici' {
   }
 }
 
-/** undici's Agent options plus ours: `tcp`, `deadline`, `retry`, `minThroughput` (see StallGuardOptions). */
+/** undici's Agent options plus ours: `tcp`, `deadline`, `retry`, `minThroughput`, `addressHealth` (see StallGuardOptions). */
 export interface StallGuardAgentOptions extends Agent.Options, StallGuardOptions {}
 
 export class StallGuardAgent extends Agent {
   readonly #dispatch: Dispatch
+  readonly #health: AddressBook | undefined
 
   constructor(options: StallGuardAgentOptions = {}) {
     // Ours are checked and resolved here, once, before any request: a typo
     // fails at startup (lib/options.ts). undici checks its own in super().
     const { resolved, rest: agentOptions } = splitOptions<Agent.Options>(options, UNDICI_AGENT_KEYS,
       'an object of undici Agent options plus tcp, deadline, retry and minThroughput', "undici's Agent")
-    const { tcp: timeouts, deadline: deadlineMs, retry: retries, minThroughput } = resolved
-    const guard = { timeouts }
+    const { tcp: timeouts, deadline: deadlineMs, retry: retries, minThroughput, addressHealth } = resolved
+    // One book for every pool: an address is down for the whole agent.
+    const health = addressHealth === undefined ? undefined : new AddressBook(addressHealth)
+    const guard = { timeouts, health }
     // The connector is built per pool, from the options undici gives that
     // pool (pool-factory.ts); undici's Agent keeps `connect` and the rest as usual.
     super({ ...agentOptions, factory: guardedFactory(agentOptions.factory, agentOptions.connect, guard) })
@@ -47,6 +51,7 @@ export class StallGuardAgent extends Agent {
     // Outermost first: the deadline spans every retry attempt. Whatever
     // reaches undici's core goes in the API that core speaks (undici7-compat).
     const base: Dispatch = (opts, handler) => super.dispatch(opts, toCoreHandler(handler))
+    this.#health = health
     this.#dispatch = watchInterceptor({ deadline: deadlineMs, minThroughput, owner: this })(retryInterceptor({ retry: retries })(base))
   }
 
@@ -61,5 +66,10 @@ export class StallGuardAgent extends Agent {
   /** This agent's open requests: phase, age, bytes sent and received (redacted). */
   inflight(): InflightRequest[] {
     return listInflight(this)
+  }
+
+  /** Addresses this agent currently sends no new connections to (address health), with since when and why. */
+  downAddresses(): DownAddress[] {
+    return this.#health?.down() ?? []
   }
 }

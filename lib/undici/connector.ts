@@ -11,6 +11,10 @@ import { buildConnector } from 'undici'
 import { capabilities, applyResolvedTimeouts } from '../kernel/socket-timeouts'
 import type { ResolvedTcpTimeouts, TcpTimeouts } from '../kernel/tcp-options'
 import { resolveTcp } from '../options'
+import { AddressBook } from '../health/address-book'
+import { healthLookup } from '../health/lookup'
+import { resolveAddressHealth, type AddressHealthOption } from '../health/options'
+import { trackSocket } from '../health/track'
 import { invalidType } from '../validate'
 
 export type Connector = buildConnector.connector
@@ -31,11 +35,29 @@ export type ConnectorOptions = BuildOptions & {
    * `clientFactory`/`factory` for the connection to the proxy.
    */
   connect?: Connector | undefined
+  /**
+   * Address health (docs/address-health.md): on by default; `false` = off;
+   * `{ coolDown, maxCoolDown }` (ms) tunes when a down address is probed.
+   */
+  addressHealth?: AddressHealthOption
 }
 
 export interface GuardOptions {
   /** Kernel timeouts for every socket; undefined leaves sockets as undici makes them. */
   timeouts: ResolvedTcpTimeouts | undefined
+  /** The front door's address book; undefined = address health off. */
+  health?: AddressBook | undefined
+}
+
+/** The port undici connects to (it passes '' for the scheme's default). */
+function portOf(options: ConnectOptions): number {
+  return Number(options.port) || (options.protocol === 'https:' ? 443 : 80)
+}
+
+/** An IP literal host (undici keeps IPv6 in brackets), or undefined for a name. */
+function ipOf(hostname: string): string | undefined {
+  const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
+  return net.isIP(bare) ? bare : undefined
 }
 
 /**
@@ -57,18 +79,25 @@ function ownsKeepAlive(timeouts: ResolvedTcpTimeouts | undefined, build: BuildOp
  * say). One undici connector per combination seen, so each keeps its TLS
  * session cache as undici's would.
  */
-function undiciConnectors(build: BuildOptions): (call: ConnectOptions) => Connector {
+function undiciConnectors(build: BuildOptions, health: AddressBook | undefined): (call: ConnectOptions) => Connector {
   const made = new Map<string, Connector>()
-  const keyOf = (allowH2: unknown, socketPath: unknown): string => `${String(allowH2)}\0${String(socketPath)}`
+  // With address health, one per port too: the resolver it hands Node
+  // (healthLookup) must know the port, and Node's lookup is not told.
+  const keyOf = (allowH2: unknown, socketPath: unknown, port: number): string =>
+    `${String(allowH2)}\0${String(socketPath)}\0${health === undefined || socketPath ? 0 : port}`
   // Built now: undici validates its options here, at construction.
-  made.set(keyOf(build.allowH2, build.socketPath), buildConnector(build))
+  buildConnector(build)
   return (call) => {
     const allowH2 = call.allowH2 ?? build.allowH2
     const socketPath = call.socketPath ?? build.socketPath
-    const key = keyOf(allowH2, socketPath)
+    const port = portOf(call)
+    const key = keyOf(allowH2, socketPath, port)
     let connect = made.get(key)
     if (connect === undefined) {
-      connect = buildConnector({ ...build, allowH2, socketPath } as BuildOptions)
+      const lookup = health === undefined || socketPath
+        ? undefined
+        : healthLookup(health, port, (build as { lookup?: Parameters<typeof healthLookup>[2] }).lookup)
+      connect = buildConnector({ ...build, allowH2, socketPath, ...(lookup && { lookup }) } as BuildOptions)
       made.set(key, connect)
     }
     return connect
@@ -89,13 +118,27 @@ export function guardConnector(
   guard: GuardOptions,
   owned = false,
 ): Connector {
-  const { timeouts } = guard
+  const { timeouts, health } = guard
   const protect = (socket: unknown): void => {
     // A custom connector may return a non-TCP stream (tests, tunnels): leave it alone.
     if (timeouts !== undefined && socket instanceof net.Socket) applyResolvedTimeouts(socket, timeouts, { owned })
   }
 
   const stallguardConnect = function stallguardConnect(options: ConnectOptions, callback: ConnectCallback) {
+    const port = health === undefined ? 0 : portOf(options)
+    if (health !== undefined && !options.socketPath) {
+      // An IP literal gets no lookup: a down address is refused here, before
+      // anything is created (a name is refused by healthLookup).
+      const ip = typeof options.hostname === 'string' ? ipOf(options.hostname) : undefined
+      const refusal = ip === undefined ? undefined : health.refusal(ip, port)
+      if (refusal !== undefined) {
+        // Never synchronously: undici's Client is inside its resume loop
+        // here, and an error reported now would leave it without the
+        // 'drain' that makes its Pool hand it the next queued request.
+        process.nextTick(callback, refusal, null)
+        return undefined as unknown as ReturnType<Connector>
+      }
+    }
     const returned: unknown = pick(options)(options, (...[err, socket]: Parameters<ConnectCallback>) => {
       if (err !== null) {
         callback(err, null)
@@ -114,6 +157,7 @@ export function guardConnector(
       }
       callback(null, socket)
     })
+    if (health !== undefined) trackSocket(health, returned, port)
     // Before the connect call: the options then reach the kernel while the
     // SYN is in flight, ahead of the TLS handshake and the first request.
     try {
@@ -131,7 +175,7 @@ export function guardConnector(
 /** undici's connector for `build`, guarded; keepalive left to us where we own it. */
 export function guardedUndiciConnector(build: BuildOptions, guard: GuardOptions): Connector {
   const owned = ownsKeepAlive(guard.timeouts, build)
-  const pick = undiciConnectors(owned ? { ...build, keepAlive: false } : build)
+  const pick = undiciConnectors(owned ? { ...build, keepAlive: false } : build, guard.health)
   return guardConnector(pick, guard, owned)
 }
 
@@ -153,11 +197,13 @@ export function connector(options: ConnectorOptions = {}): Connector {
   if (options === null || typeof options !== 'object') {
     throw invalidType('options', options, 'an object of undici connect options plus tcp')
   }
-  const { tcp, connect, ...build } = options
+  const { tcp, connect, addressHealth, ...build } = options
   const timeouts = resolveTcp(tcp)
+  const rule = resolveAddressHealth(addressHealth)
+  const health = rule === undefined ? undefined : new AddressBook(rule)
   if (connect !== undefined) {
     if (typeof connect !== 'function') throw invalidType('connect', connect, 'an undici connector (a function)')
-    return guardConnector(() => connect, { timeouts })
+    return guardConnector(() => connect, { timeouts, health })
   }
-  return guardedUndiciConnector(build as BuildOptions, { timeouts })
+  return guardedUndiciConnector(build as BuildOptions, { timeouts, health })
 }

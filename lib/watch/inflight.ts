@@ -8,6 +8,7 @@ import type { RequestPhase } from '../diagnostics/channels'
 import { formatBytes } from '../diagnostics/tcp-info-summary'
 import { tcpInfo, type TcpInfo } from '../kernel/socket-timeouts'
 import { List } from './list'
+import { downAddresses, formatDownAddresses } from '../health/registry'
 import type { RequestTracker } from './request-tracker'
 
 /** One open request, redacted (no query string, no userinfo). */
@@ -117,7 +118,8 @@ export function formatInflight(list: InflightRequest[]): string {
 
 let dumpSignal: NodeJS.Signals | undefined
 function onDumpSignal(): void {
-  process.stderr.write(formatInflight(inflight()))
+  // Down addresses explain queued requests failing at once (docs/address-health.md).
+  process.stderr.write(formatInflight(inflight()) + formatDownAddresses(downAddresses()))
 }
 
 /**
