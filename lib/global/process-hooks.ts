@@ -38,7 +38,7 @@ import { forwardSocketErrors, watchRequest } from '../http/request-guard'
 import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../http/agents'
 import { applyResolvedTimeouts, hasSocketTimeouts, isTcpSocket } from '../kernel/socket-timeouts'
 import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
-import { isStallGuardConnector } from '../undici/connector'
+import { isStallGuardConnector } from '../undici/connector-mark'
 import type { MinThroughput } from '../watch/throughput'
 
 /** Which clients install() reaches: every HTTP client (default), or every outgoing TCP socket. */

@@ -16,6 +16,7 @@ import { healthLookup } from '../health/lookup'
 import { resolveAddressHealth, type AddressHealthOption } from '../health/options'
 import { trackSocket } from '../health/track'
 import { invalidType } from '../validate'
+import { markStallGuardConnector } from './connector-mark'
 
 export type Connector = buildConnector.connector
 type BuildOptions = buildConnector.BuildOptions
@@ -104,13 +105,6 @@ function undiciConnectors(build: BuildOptions, health: AddressBook | undefined):
   }
 }
 
-/** The connectors stallguard built: process-wide hooks leave their connections to them. */
-const ours = new WeakSet<object>()
-
-/** Whether `fn` is a connector built here (its sockets are protected with its own values). */
-export function isStallGuardConnector(fn: unknown): boolean {
-  return typeof fn === 'function' && ours.has(fn)
-}
 
 /** Puts the timeouts on every socket `pick(options)` opens; `owned` when undici was told to leave keepalive alone. */
 export function guardConnector(
@@ -168,7 +162,7 @@ export function guardConnector(
     }
     return returned
   } as Connector
-  ours.add(stallguardConnect)
+  markStallGuardConnector(stallguardConnect)
   return stallguardConnect
 }
 
