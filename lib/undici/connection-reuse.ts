@@ -17,10 +17,10 @@ import diagnostics from 'node:diagnostics_channel'
 /** Our handlers answer with the probe of the attempt they carry (forwarded through wrappers). */
 export const kConnectionProbe = Symbol('stallguard.connectionProbe')
 
-/** What one attempt learned about its connection. */
-export class ConnectionProbe {
+/** What one attempt learned about its connection (the retry handler is its own probe). */
+export interface ConnectionProbe {
   /** undefined until the request was written to a connection. */
-  reused: boolean | undefined = undefined
+  reused: boolean | undefined
 }
 
 /** Requests written per socket (sockets opened before we subscribed count from their next one). */

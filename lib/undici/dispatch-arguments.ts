@@ -10,26 +10,29 @@ type Handler = Record<string, unknown>
 
 const isFunction = (value: unknown): boolean => typeof value === 'function'
 
+// The names each check requires, built once: this check runs on every request.
+const NEW_API = ['onResponseError', 'onResponseStart', 'onResponseData', 'onResponseEnd']
+const NEW_API_UPGRADE = ['onResponseError', 'onRequestUpgrade']
+const NEW_API_OPTIONAL = ['onBodySent', 'onRequestSent']
+const LEGACY = ['onConnect', 'onError', 'onHeaders', 'onData', 'onComplete']
+const LEGACY_UPGRADE = ['onConnect', 'onError', 'onUpgrade']
+
 /** undici's handler check (its util.assertRequestHandler), for both handler APIs. */
 function handlerProblem(handler: Handler, opts: Dispatcher.DispatchOptions): string | undefined {
   const upgrade = Boolean(opts.upgrade) || opts.method === 'CONNECT'
   if (isFunction(handler.onRequestStart)) {
     // undici 8's rule; undici 7 checks nothing more for this API and fails
     // later, mid-response, when it calls a callback that is not there.
-    const required = upgrade
-      ? ['onResponseError', 'onRequestUpgrade']
-      : ['onResponseError', 'onResponseStart', 'onResponseData', 'onResponseEnd']
+    const required = upgrade ? NEW_API_UPGRADE : NEW_API
     for (const name of required) if (!isFunction(handler[name])) return `invalid ${name} method`
-    for (const name of ['onBodySent', 'onRequestSent']) {
+    for (const name of NEW_API_OPTIONAL) {
       if (handler[name] !== undefined && !isFunction(handler[name])) return `invalid ${name} method`
     }
     return undefined
   }
   // The legacy API (undici 7's rule; undici 8 accepts only the new API, we
   // keep taking both: Node's built-in fetch on Node 20/22 speaks this one).
-  const required = upgrade
-    ? ['onConnect', 'onError', 'onUpgrade']
-    : ['onConnect', 'onError', 'onHeaders', 'onData', 'onComplete']
+  const required = upgrade ? LEGACY_UPGRADE : LEGACY
   for (const name of required) if (!isFunction(handler[name])) return `invalid ${name} method`
   if (handler.onBodySent !== undefined && !isFunction(handler.onBodySent)) return 'invalid onBodySent method'
   return undefined

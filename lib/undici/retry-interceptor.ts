@@ -9,13 +9,15 @@
 // dead one is gone, so normally a new one): there is no overloaded server to
 // back off from.
 import type { Dispatcher } from 'undici'
-import { ConnectionProbe, kConnectionProbe, watchConnectionReuse } from './connection-reuse'
+import type { Duplex } from 'node:stream'
+import { kConnectionProbe, watchConnectionReuse, type ConnectionProbe } from './connection-reuse'
 import {
   ForwardingHandler,
   type Dispatch,
   type DispatchController,
   type DispatchHandler,
   type MaybeController,
+  type ParsedHeaders,
 } from './forwarding-handler'
 import { resolveRetry } from '../options'
 
@@ -60,8 +62,9 @@ function eligible(opts: Dispatcher.DispatchOptions): boolean {
  * of client CPU per keep-alive request, about a fifth of the whole request,
  * to serve a retry that almost never happens (measured with bench/profile.ts).
  */
-class StaleConnectionRetry extends ForwardingHandler {
-  readonly #probe = new ConnectionProbe()
+class StaleConnectionRetry extends ForwardingHandler implements ConnectionProbe {
+  /** Set by connection-reuse when undici writes this attempt (the handler is its own probe: one object less per request). */
+  reused: boolean | undefined = undefined
   #heardBack = false
   readonly #dispatch: Dispatch
   readonly #opts: Dispatcher.DispatchOptions
@@ -76,7 +79,7 @@ class StaleConnectionRetry extends ForwardingHandler {
 
   /** undici's Request holds this handler: its sendHeaders event finds the probe here (see connection-reuse). */
   get [kConnectionProbe](): ConnectionProbe {
-    return this.#probe
+    return this
   }
 
   // undici calls this when the parser sees the first byte of the response.
@@ -85,18 +88,18 @@ class StaleConnectionRetry extends ForwardingHandler {
     super.onResponseStarted()
   }
 
-  override onResponseStart(...args: Parameters<ForwardingHandler['onResponseStart']>): void {
+  override onResponseStart(controller: DispatchController, statusCode: number, headers: ParsedHeaders, statusMessage?: string): void {
     this.#heardBack = true
-    super.onResponseStart(...args)
+    super.onResponseStart(controller, statusCode, headers, statusMessage)
   }
 
-  override onRequestUpgrade(...args: Parameters<ForwardingHandler['onRequestUpgrade']>): void {
+  override onRequestUpgrade(controller: DispatchController, statusCode: number, headers: ParsedHeaders, socket: Duplex): void {
     this.#heardBack = true
-    super.onRequestUpgrade(...args)
+    super.onRequestUpgrade(controller, statusCode, headers, socket)
   }
 
   override onResponseError(controller: MaybeController, err: Error): void {
-    const retry = this.#retriesLeft > 0 && this.#probe.reused === true && !this.#heardBack &&
+    const retry = this.#retriesLeft > 0 && this.reused === true && !this.#heardBack &&
       CONNECTION_ERRORS.has((err as NodeJS.ErrnoException).code ?? '')
     if (!retry) {
       super.onResponseError(controller, err)

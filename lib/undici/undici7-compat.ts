@@ -45,21 +45,26 @@ export function toCoreHandler(handler: DispatchHandler): DispatchHandler {
 }
 
 /**
- * The controller our chain sees on undici 7. Same contract as undici's own
- * UnwrapController, which undici does not export.
+ * Legacy callbacks in front, our new-API chain behind. The bridge is also the
+ * controller our chain sees (same contract as undici's own UnwrapController,
+ * which undici does not export): one object per attempt instead of two.
  */
-class BridgeController implements DispatchController {
+class LegacyBridge implements DispatchController {
+  readonly #handler: DispatchHandler
+  readonly #parse: boolean
+  #started = false
   #paused = false
   #aborted = false
   #reason: Error | null = null
-  readonly #abortCore: (reason?: Error) => void
+  #abortCore: ((reason?: Error) => void) | null = null
   /** The core's resume for the response being read (set with its headers). */
-  resumeCore: (() => void) | null = null
+  #resumeCore: (() => void) | null = null
   rawHeaders: RawHeaders | null = null
   rawTrailers: RawHeaders | null = null
 
-  constructor(abortCore: (reason?: Error) => void) {
-    this.#abortCore = abortCore
+  constructor(handler: DispatchHandler) {
+    this.#handler = handler
+    this.#parse = readsParsedHeaders(handler)
   }
 
   get aborted(): boolean { return this.#aborted }
@@ -70,7 +75,7 @@ class BridgeController implements DispatchController {
     if (this.#aborted) return
     this.#aborted = true
     this.#reason = reason
-    this.#abortCore(reason)
+    this.#abortCore?.(reason)
   }
 
   pause(): void {
@@ -80,19 +85,7 @@ class BridgeController implements DispatchController {
   resume(): void {
     if (!this.#paused) return
     this.#paused = false
-    this.resumeCore?.()
-  }
-}
-
-/** Legacy callbacks in front, our new-API chain behind. */
-class LegacyBridge {
-  readonly #handler: DispatchHandler
-  readonly #parse: boolean
-  #controller: BridgeController | null = null
-
-  constructor(handler: DispatchHandler) {
-    this.#handler = handler
-    this.#parse = readsParsedHeaders(handler)
+    this.#resumeCore?.()
   }
 
   /** undici 7's Request holds the bridge, not our handler behind it (see connection-reuse). */
@@ -105,34 +98,32 @@ class LegacyBridge {
   }
 
   onConnect(abort: (err?: Error) => void, context?: unknown): void {
-    this.#controller = new BridgeController(abort)
-    this.#handler.onRequestStart?.(this.#controller, context)
+    // undici 7 calls onConnect once per Request, and a Request is never re-dispatched.
+    this.#started = true
+    this.#abortCore = abort
+    this.#handler.onRequestStart?.(this, context)
   }
 
   onUpgrade(statusCode: number, rawHeaders: RawHeaders, socket: Duplex): void {
-    const controller = this.#controller!
-    controller.rawHeaders = rawHeaders
-    this.#handler.onRequestUpgrade?.(controller, statusCode, this.#headers(rawHeaders), socket)
+    this.rawHeaders = rawHeaders
+    this.#handler.onRequestUpgrade?.(this, statusCode, this.#headers(rawHeaders), socket)
   }
 
   onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void, statusMessage: string): boolean {
-    const controller = this.#controller!
-    controller.resumeCore = resume
-    controller.rawHeaders = rawHeaders
-    this.#handler.onResponseStart?.(controller, statusCode, this.#headers(rawHeaders), statusMessage)
-    return !controller.paused
+    this.#resumeCore = resume
+    this.rawHeaders = rawHeaders
+    this.#handler.onResponseStart?.(this, statusCode, this.#headers(rawHeaders), statusMessage)
+    return !this.#paused
   }
 
   onData(chunk: Buffer): boolean {
-    const controller = this.#controller!
-    this.#handler.onResponseData?.(controller, chunk)
-    return !controller.paused
+    this.#handler.onResponseData?.(this, chunk)
+    return !this.#paused
   }
 
   onComplete(rawTrailers: RawHeaders | null): void {
-    const controller = this.#controller!
-    controller.rawTrailers = rawTrailers
-    this.#handler.onResponseEnd?.(controller, this.#headers(rawTrailers))
+    this.rawTrailers = rawTrailers
+    this.#handler.onResponseEnd?.(this, this.#headers(rawTrailers))
   }
 
   onError(err: Error): void {
@@ -140,7 +131,7 @@ class LegacyBridge {
     // dispatcher throw it rather than lose it. The controller is null when
     // the core fails the request before it started (dispatch-time errors).
     if (typeof this.#handler.onResponseError !== 'function') throw err
-    this.#handler.onResponseError(this.#controller as DispatchController, err)
+    this.#handler.onResponseError((this.#started ? this : null) as DispatchController, err)
   }
 
   onResponseStarted(): void {

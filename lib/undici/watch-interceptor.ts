@@ -106,7 +106,8 @@ class WatchHandler extends ForwardingHandler implements RequestProbe {
   constructor(handler: DispatchHandler, opts: Dispatcher.DispatchOptions, deadline: number, floor: MinThroughput | undefined, owner: object) {
     super(handler)
     this.#body = opts.body
-    this.tracker = new RequestTracker(this, { method: opts.method, origin: opts.origin, path: opts.path }, { deadline, floor, owner })
+    // The dispatch options name the target (method, origin, path): no copy per request.
+    this.tracker = new RequestTracker(this, opts, { deadline, floor, owner })
     this.tracker.open()
   }
 

@@ -34,7 +34,7 @@ export interface RequestProbe {
 export interface RequestTarget {
   method: string
   /** `protocol//host[:port]` or a URL; userinfo is dropped when printed. */
-  origin: unknown
+  origin?: unknown
   /** Port to print when `origin` has none (the scheme's default). */
   port?: number | undefined
   path: unknown

@@ -1,0 +1,157 @@
+// `npm run bench:instructions`: client instructions per request, counted by
+// valgrind's callgrind in the client process only (the server runs natively
+// in its own process). Instruction counts do not depend on what else the
+// machine runs, so they are the figure to compare on a loaded machine where
+// wall-clock and CPU time move by several percent. Each contender runs in
+// fresh processes of N1 and N2 requests after the same warm-up; the
+// difference divided by N2 − N1 is the steady-state cost of one request, with
+// startup, warm-up and JIT tiering cancelled out. A run now and then carries
+// a burst of extra instructions (GC or JIT work landing in one run and not
+// the other), so each count is the fewest over REPS runs. Kernel work (TCP,
+// setsockopt) is not counted: this prices the JavaScript on the request path.
+//
+//   npm run bench:instructions [-- --reps=2 --only=<contender text>]
+//   node --import tsx bench/instructions.ts     (any Node: the one running it)
+//
+// Prints a table and writes bench/INSTRUCTIONS.<node major>-undici<major>.md.
+// Needs valgrind (Debian package valgrind).
+import { fork, spawn, spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { byName, groups } from './contenders'
+import { driveCount } from './load'
+
+const arg = (name: string): string | undefined =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+const WARM = Number(arg('warm') ?? 3_000)
+// Counting is switched on only around the measured requests, so one run size
+// (N1 = 0) suffices; a second size cancels whatever constant remains.
+const N1 = Number(arg('n1') ?? 0)
+const N2 = Number(arg('n2') ?? 3_000)
+const REPS = Number(arg('reps') ?? 1)
+const CONNECTIONS = 16
+const only = arg('only')
+
+/** Child mode: warm up, then wait for the parent to switch counting on, run `count` requests, report, exit when told. */
+async function child([name, port, warm, count]: string[]): Promise<void> {
+  const client = byName(name!).make(CONNECTIONS)
+  const send = client.send({ port: Number(port), path: '/small' })
+  const lines = process.stdin.setEncoding('utf8')
+  const nextLine = (): Promise<unknown> => new Promise((r) => lines.once('data', r))
+  await driveCount(send, CONNECTIONS, Number(warm))
+  process.stdout.write('warm\n')
+  await nextLine()
+  await driveCount(send, CONNECTIONS, Number(count))
+  process.stdout.write('done\n')
+  await nextLine()
+  await client.close()
+  process.exit(0)
+}
+
+/** `callgrind_control --instr=on|off` for one process (valgrind's vgdb reaches it). */
+function instrument(pid: number, on: boolean): void {
+  const r = spawnSync('callgrind_control', [`--instr=${on ? 'on' : 'off'}`, String(pid)], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`callgrind_control failed: ${r.stderr}`)
+}
+
+/**
+ * Instructions callgrind counted in one child run while `count` requests ran:
+ * counting is off through startup and warm-up (--instr-atstart=no, which also
+ * makes those run several times faster) and switched on and off around the
+ * measured requests.
+ */
+function countInstructions(args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn('valgrind', [
+      '--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
+      process.execPath, '--import', 'tsx', __filename, '--child', ...args,
+    ], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let err = ''
+    proc.stderr.on('data', (d: Buffer) => { err += d })
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+      try {
+        if (d.includes('warm')) instrument(proc.pid!, true)
+        if (d.includes('done')) instrument(proc.pid!, false)
+        proc.stdin.write('go\n')
+      } catch (e) {
+        proc.kill()
+        reject(e)
+      }
+    })
+    proc.on('exit', (code) => {
+      const refs = /Collected\s*:\s*(\d+)/.exec(err) ?? /I\s+refs:\s+([\d,]+)/.exec(err)
+      if (code !== 0 || !refs) return reject(new Error(`callgrind run ${args.join(' ')} failed (exit ${code}):\n${err.slice(-2000)}`))
+      resolve(Number(refs[1]!.replaceAll(',', '')))
+    })
+  })
+}
+
+/** Run the jobs with at most `limit` at a time (callgrind is single-threaded). */
+async function pooled<T>(jobs: Array<() => Promise<T>>, limit: number): Promise<T[]> {
+  const results: T[] = new Array(jobs.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const i = next++
+      results[i] = await jobs[i]!()
+    }
+  }
+  await Promise.all(Array.from({ length: limit }, worker))
+  return results
+}
+
+async function main(): Promise<void> {
+  if (spawnSync('valgrind', ['--version']).status !== 0) {
+    console.error('bench:instructions needs valgrind (apt-get install -y valgrind)')
+    process.exit(1)
+  }
+  const server = fork(join(__dirname, 'server.ts'), [], { execArgv: ['--import', 'tsx'] })
+  const port = await new Promise<number>((resolve) => server.once('message', (m: { port: number }) => resolve(m.port)))
+  const contenders = groups.flat().map((c) => c.name)
+    .filter((name) => only === undefined || name.includes(only) || groups.some((g) => g[0]!.name === name))
+  const runs = contenders.flatMap((contender) =>
+    [N1, N2].flatMap((n) => Array.from({ length: REPS }, () => ({ contender, n }))))
+  const counts = await pooled(runs.map(({ contender, n }) => () => n === 0 ? Promise.resolve(0) :
+    countInstructions([contender, String(port), String(WARM), String(n)]).then((total) => {
+      console.error(`  ${contender} · ${n} requests: ${total.toLocaleString('en-US')} instructions`)
+      return total
+    })), Number(arg('jobs') ?? Math.max(1, os.cpus().length)))
+  server.kill()
+
+  const fewest = (contender: string, n: number): number =>
+    Math.min(...runs.flatMap((r, i) => (r.contender === contender && r.n === n ? [counts[i]!] : [])))
+  const perRequest = new Map(contenders.map((c) => [c, (fewest(c, N2) - fewest(c, N1)) / (N2 - N1)]))
+  const undici = require('undici/package.json').version as string
+  const lines = ['| contender | instructions / request | ratio |', '|---|---:|---:|']
+  for (const contender of contenders) {
+    const base = groups.find((g) => g.some((c) => c.name === contender))![0]!.name
+    const value = perRequest.get(contender)!
+    lines.push(`| ${contender} | ${Math.round(value).toLocaleString('en-US')} | ` +
+      `${contender === base ? '(baseline)' : (value / perRequest.get(base)!).toFixed(3)} |`)
+  }
+  const report = [
+    `Node ${process.version}, undici ${undici}, small GET over ${CONNECTIONS} keep-alive connections, ` +
+      `${new Date().toISOString().slice(0, 10)}: runs of ${N1} and ${N2} requests after ${WARM} warm-up ` +
+      `(fewest of ${REPS}), difference / ${N2 - N1}.`,
+    '',
+    lines.join('\n'),
+    '',
+  ].join('\n')
+  if (only === undefined) {
+    writeFileSync(join(__dirname, `INSTRUCTIONS.node${process.versions.node.split('.')[0]}-undici${undici.split('.')[0]}.md`), report)
+  }
+  console.log(report)
+}
+
+if (process.argv[2] === '--child') {
+  child(process.argv.slice(3)).catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+} else {
+  main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
