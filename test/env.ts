@@ -205,7 +205,9 @@ t.test('the preload, run as a user would (`node --import stallguard/register app
   const register = require.resolve('stallguard/register')
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toUpperCase().startsWith('STALLGUARD_')))
   const start = (flag: string, env: Record<string, string>) =>
-    spawnSync(process.execPath, [flag, register, app], { env: { ...clean, ...env }, encoding: 'utf8', cwd: dir })
+    // --warnings: tap's process tracking puts --no-warnings into every child's NODE_OPTIONS on Node 26;
+    // a user's process shows warnings, and the kill switch's warning is what this test reads.
+    spawnSync(process.execPath, ['--warnings', flag, register, app], { env: { ...clean, ...env }, encoding: 'utf8', cwd: dir })
 
   for (const flag of ['--import', '--require']) {
     const typo = start(flag, { STALLGUARD_USER_TIMEOUT: '3s' })
