@@ -25,11 +25,29 @@ const TABLE = 'stallguard_demo'
 
 const hasCommand = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
 
+const TOOLS = [['unshare', 'util-linux'], ['ip', 'iproute2'], ['nft', 'nftables']]
+
+/**
+ * `npm ci && npm run demo` is the one command a fresh clone needs: as root on
+ * a Debian-like system, install the missing tools (said out loud); anyone
+ * else is told the command to run.
+ */
+function installMissingTools() {
+  const packages = TOOLS.filter(([cmd]) => !hasCommand(cmd)).map(([, pkg]) => pkg)
+  if (packages.length === 0 || process.getuid?.() !== 0 || !hasCommand('apt-get')) return
+  console.error(`stallguard demo: installing ${packages.join(', ')} with apt-get (the demo cuts a path with them)`)
+  const install = () => spawnSync('apt-get', ['install', '-y', '-qq', ...packages],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0
+  // A fresh image has no package lists yet: update once, then try again.
+  if (!install()) spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'] }).status === 0 && install()
+}
+
 /** Why the demo cannot run here, or undefined. */
 function unavailable() {
   if (process.platform !== 'linux') return 'it needs Linux network namespaces'
-  for (const [cmd, pkg] of [['unshare', 'util-linux'], ['ip', 'iproute2'], ['nft', 'nftables']]) {
-    if (!hasCommand(cmd)) return `\`${cmd}\` is not installed (Debian/Ubuntu package ${pkg})`
+  installMissingTools()
+  for (const [cmd, pkg] of TOOLS) {
+    if (!hasCommand(cmd)) return `\`${cmd}\` is not installed (Debian/Ubuntu: sudo apt-get install ${pkg})`
   }
   const probe = spawnSync('unshare', ['-rn', 'sh', '-c', 'ip link set lo up && nft add table inet probe'], { encoding: 'utf8' })
   if (probe.status !== 0) {

@@ -129,3 +129,37 @@ t.test('bytesSent is request body bytes on both agents: 0 for a GET, the body fo
     t.equal(viaHttp.bytesSent, expected, `${method} through StallGuardHttpAgent: ${expected}`)
   }
 })
+
+t.test('bytesReceived is response body bytes on both agents: the header block is not counted', async (t) => {
+  // Headers, then exactly 1000 of the 5000 promised body bytes, then nothing: the deadline reads the count.
+  const server = http.createServer((req, res) => {
+    if (req.url === '/full') return res.end('a whole response first')
+    res.writeHead(200, { 'content-length': '5000', 'x-padding': 'p'.repeat(300) })
+    res.write(Buffer.alloc(1000, 'b'))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/partial`
+  const undiciAgent = new StallGuardAgent({ deadline: 400 })
+  const httpAgent = new StallGuardHttpAgent({ deadline: 400 })
+  t.teardown(() => undiciAgent.destroy())
+  t.teardown(() => httpAgent.destroy())
+  const origin = url.replace('/partial', '')
+  // Round 2 runs on a kept-alive socket whose counters carry a whole earlier response.
+  for (const round of [1, 2]) {
+    if (round === 2) {
+      await request(`${origin}/full`, { dispatcher: undiciAgent }).then((res) => res.body.text())
+      await new Promise((resolve) => http.get(`${origin}/full`, { agent: httpAgent }, (res) => res.resume().on('end', resolve)))
+    }
+    const viaUndici = await request(url, { dispatcher: undiciAgent }).then((res) => res.body.text()).catch((e: unknown) => e) as DeadlineExceededError
+    const viaHttp = await new Promise<DeadlineExceededError>((resolve) => {
+      http.get(url, { agent: httpAgent }, (res) => {
+        res.on('data', () => {})
+        res.on('error', resolve)
+      }).on('error', resolve)
+    })
+    t.match(viaUndici, { name: 'DeadlineExceededError', phase: 'receiving body', bytesReceived: 1000 }, `round ${round}: StallGuardAgent counts 1000`)
+    t.match(viaHttp, { name: 'DeadlineExceededError', phase: 'receiving body', bytesReceived: 1000 }, `round ${round}: StallGuardHttpAgent counts 1000`)
+  }
+})

@@ -50,6 +50,19 @@ function onStreamError(this: ServingStream, err: Error): void {
   if (req) failResponse(req, err)
 }
 
+/**
+ * The size of a response's header block as it came off the wire: status
+ * line, one `name: value` line per field, blank line. node:http keeps the
+ * fields as received (rawHeaders, latin1, so length = bytes); a server that
+ * pads around the colon makes this a few bytes short.
+ */
+function headerBlockBytes(res: http.IncomingMessage): number {
+  let bytes = `HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage ?? ''}\r\n`.length + 2
+  const raw = res.rawHeaders
+  for (let i = 0; i + 1 < raw.length; i += 2) bytes += raw[i]!.length + 2 + raw[i + 1]!.length + 2
+  return bytes
+}
+
 /** What the agent resolved for one request. */
 export interface RequestWatch {
   deadline: number
@@ -70,6 +83,8 @@ class HttpRequestProbe implements RequestProbe {
   /** The socket's counters when this request got it (earlier requests on a keep-alive socket moved those). */
   #baseRead = 0
   #baseWritten = 0
+  /** The response's header block, in bytes, once the headers are in (computed on first read). */
+  #responseHeaderBytes: number | undefined
 
   constructor(agent: object, req: http.ClientRequest) {
     this.#agent = agent
@@ -107,9 +122,18 @@ class HttpRequestProbe implements RequestProbe {
     return Math.max(0, socket.bytesWritten - this.#baseWritten - headerBytes)
   }
 
+  /**
+   * Response body bytes, as StallGuardAgent counts them: what the socket read
+   * for this request minus the response's header block (none before the
+   * headers are complete). With chunked transfer encoding the chunk framing
+   * still counts, as does a 1xx interim response.
+   */
   bytesReceived(): number {
     const socket = this.#req.socket
-    return socket ? Math.max(0, socket.bytesRead - this.#baseRead) : 0
+    const res = (this.#req as unknown as RequestInternals).res
+    if (!socket || !res) return 0
+    this.#responseHeaderBytes ??= headerBlockBytes(res)
+    return Math.max(0, socket.bytesRead - this.#baseRead - this.#responseHeaderBytes)
   }
 
   heldByCaller(direction: StreamDirection): boolean {

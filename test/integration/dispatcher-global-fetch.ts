@@ -23,7 +23,7 @@ if (enterNetns(t, __filename)) {
     })
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
-    const [code] = await once(child, 'exit')
+    const [code] = await once(child, 'close') // 'close': stdout is read to the end
     t.equal(code, 0, 'the child ran every scenario')
     if (code !== 0) return
     const r = JSON.parse(out) as Results

@@ -5,12 +5,12 @@
 // setKeepAlive(true, 60000) cannot stretch it, live quiet connections
 // survive, and uninstall() leaves no subscriber behind. Each scenario is a
 // child process (install() changes globals); see process-hooks-child.js.
-import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import t, { type Test } from 'tap'
+import { forkApp, relayPathRequests } from '../fixtures/fork-app'
 import { startForwardProxy } from '../fixtures/forward-proxy'
 import { IDLE_WINDOW, SHORT_TCP, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { enterNetns, PacketFilter } from '../fixtures/netns'
@@ -62,35 +62,12 @@ if (enterNetns(t, __filename)) {
     execArgv?: string[]
     env?: Record<string, string>
   } = {}): Promise<Record<string, any>> {
-    const child = fork(join(__dirname, '..', 'fixtures', 'process-hooks-child.js'), [], {
-      execArgv: options.execArgv ?? [],
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_NO_WARNINGS: '1',
-        STALLGUARD_TEST_SCENARIO: scenario,
-        STALLGUARD_TEST_SETUP: JSON.stringify(setup),
-        ...options.env,
-      },
-      cwd: join(__dirname, '..', '..'),
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    const app = forkApp(t, join(__dirname, '..', 'fixtures', 'process-hooks-child.js'), {
+      execArgv: options.execArgv,
+      env: { STALLGUARD_TEST_SCENARIO: scenario, STALLGUARD_TEST_SETUP: JSON.stringify(setup), ...options.env },
     })
-    let stderr = ''
-    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    t.teardown(() => { child.kill() })
-    let result: Record<string, any> | undefined
-    child.on('message', (message: { drop?: number; direction?: 'to-client'; heal?: boolean; result?: Record<string, any> }) => {
-      if (message.drop !== undefined) {
-        filter.drop(message.drop, message.direction)
-        child.send({ ok: true })
-      } else if (message.heal) {
-        filter.heal()
-        child.send({ ok: true })
-      } else if (message.result) {
-        result = message.result
-      }
-    })
-    const [code] = (await once(child, 'exit')) as [number | null]
-    t.equal(code, 0, `the ${scenario} app exited cleanly ${stderr}`)
+    const { result, code } = await relayPathRequests(app, filter)
+    t.equal(code, 0, `the ${scenario} app exited cleanly ${app.stderr()}`)
     return result ?? {}
   }
 

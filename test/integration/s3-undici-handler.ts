@@ -4,7 +4,6 @@
 // round trip; a GetObject on a pooled connection whose path died fails its
 // attempt in the user timeout and a retry on a fresh connection delivers the
 // object; a body whose path dies mid-way errors in the keepalive bound.
-import { createHash } from 'node:crypto'
 import diagnostics from 'node:diagnostics_channel'
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { UndiciHttpHandler } from '@smithy/undici-http-handler'
@@ -13,14 +12,9 @@ import { StallGuardAgent } from '../../lib/undici/agent'
 import { PROTOCOLS, type Protocol } from '../fixtures/http'
 import { assertKernelTimeout, IDLE_WINDOW, SHORT_TCP, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { enterNetns, PacketFilter } from '../fixtures/netns'
-import { BUCKET, startS3 } from '../fixtures/s3'
+import { BUCKET, digest, MiB, OBJECT, startS3 } from '../fixtures/s3'
 import { now, since } from '../fixtures/timing'
 import { ca } from '../fixtures/tls'
-
-const MiB = 1 << 20
-const OBJECT = Buffer.alloc(24 * MiB)
-for (let i = 0; i < OBJECT.length; i += 4096) OBJECT.writeUInt32BE(i, i)
-const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
 async function setUp(t: Test, protocol: Protocol) {
   const server = await startS3(t, protocol)

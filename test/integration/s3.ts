@@ -3,7 +3,6 @@
 // real kernel: a 24 MiB round trip; a GetObject on a pooled connection whose
 // path died fails in seconds and the SDK's own retry succeeds on a fresh
 // connection; a path that dies mid-body errors the body stream in seconds.
-import { createHash } from 'node:crypto'
 import type net from 'node:net'
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import t, { type Test } from 'tap'
@@ -11,14 +10,9 @@ import { StallGuardHttpAgent, StallGuardHttpsAgent } from '../../lib/http/agents
 import { PROTOCOLS, type Protocol } from '../fixtures/http'
 import { assertKernelTimeout, IDLE_WINDOW, SHORT_TCP, WRITE_WINDOW } from '../fixtures/kernel-window'
 import { enterNetns, PacketFilter } from '../fixtures/netns'
-import { BUCKET, s3Client, startS3 } from '../fixtures/s3'
+import { BUCKET, digest, MiB, OBJECT, s3Client, startS3 } from '../fixtures/s3'
 import { now, since, sleep } from '../fixtures/timing'
 import { ca } from '../fixtures/tls'
-
-const MiB = 1 << 20
-const OBJECT = Buffer.alloc(24 * MiB)
-for (let i = 0; i < OBJECT.length; i += 4096) OBJECT.writeUInt32BE(i, i)
-const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
 async function setUp(t: Test, protocol: Protocol) {
   const server = await startS3(t, protocol)
