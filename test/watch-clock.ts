@@ -56,6 +56,27 @@ t.test('list: O(1) removal, safe while iterating', async (t) => {
   list.remove(entries[1]!)
   t.equal(list.size, 2, 'removing twice is harmless')
   t.same([...list], [1, 4])
+  const added: number[] = []
+  for (const n of list) {
+    added.push(n)
+    if (n === 1) list.add(5)
+  }
+  t.same(added, [1, 4], 'an item added while iterating waits for the next walk')
+  t.same([...list], [1, 4, 5])
+})
+
+t.test('list: a removed entry points nowhere (a dead entry must not keep live requests reachable)', async (t) => {
+  const list = new List<string>()
+  const [a, b, c] = ['a', 'b', 'c'].map((s) => list.add(s))
+  list.remove(b!)
+  t.same({ prev: b!.prev, next: b!.next }, { prev: null, next: null }, 'removed from the middle')
+  list.remove(a!)
+  t.same({ prev: a!.prev, next: a!.next }, { prev: null, next: null }, 'removed from the head')
+  t.equal(c!.prev, null, 'the survivor is the head')
+  t.same([...list], ['c'])
+  list.remove(c!)
+  t.equal(list.size, 0)
+  t.same([...list], [])
 })
 
 t.test('throughput window: below the floor over a full grace; held time does not count', async (t) => {
