@@ -4,6 +4,7 @@ import http from 'node:http'
 import { Agent } from 'undici'
 import { install, StallGuardAgent, StallGuardHttpAgent, type InstallOptions, type Uninstall } from 'stallguard'
 import { httpSender, undiciSender, type Send, type Target } from './load'
+import { ca } from '../test/fixtures/tls'
 
 export interface Client {
   send(target: Target): Send
@@ -42,6 +43,21 @@ export const undiciGroup: Contender[] = [
   },
 ]
 
+/**
+ * HTTP/2 over TLS: one connection per agent carrying `streams` concurrent
+ * streams (undici counts h2 streams against `pipelining`, default 1).
+ */
+const h2 = (streams: number) => ({ allowH2: true, connections: 1, pipelining: streams, connect: { ca } })
+
+export const h2Group: Contender[] = [
+  { name: 'undici.Agent (h2)', make: (streams) => undiciClient(new Agent(h2(streams))) },
+  { name: 'StallGuardAgent (h2)', make: (streams) => undiciClient(new StallGuardAgent(h2(streams))) },
+  {
+    name: 'StallGuardAgent (h2) + deadline + minThroughput',
+    make: (streams) => undiciClient(new StallGuardAgent({ ...h2(streams), deadline: 60_000, minThroughput: true })),
+  },
+]
+
 export const httpGroup: Contender[] = [
   { name: 'http.Agent', make: (maxSockets) => httpClient(new http.Agent({ keepAlive: true, maxSockets })) },
   { name: 'StallGuardHttpAgent', make: (maxSockets) => httpClient(new StallGuardHttpAgent({ maxSockets })) },
@@ -74,6 +90,7 @@ export const installGroup: Contender[] = [
   { name: 'http.Agent under install() + deadline', make: underInstall({ deadline: 60_000 }) },
 ]
 
+/** The HTTP/1.1 groups (the instruction counts and memory runs take their contenders by name from these). */
 export const groups = [undiciGroup, httpGroup, installGroup]
 
 export function byName(name: string): Contender {

@@ -61,6 +61,8 @@ export function percentile(sorted: number[], p: number): number {
 
 export interface Target {
   port: number
+  /** https: HTTP/2 over TLS (the bench server's second port); http when absent */
+  scheme?: 'http' | 'https'
   path: string
   method?: 'GET' | 'POST'
   /** request body for uploads */
@@ -70,7 +72,7 @@ export interface Target {
 }
 
 export function undiciSender(dispatcher: Dispatcher, target: Target): Send {
-  const origin = `http://127.0.0.1:${target.port}`
+  const origin = `${target.scheme ?? 'http'}://127.0.0.1:${target.port}`
   return async () => {
     const { body } = await dispatcher.request({
       origin,

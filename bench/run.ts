@@ -5,13 +5,13 @@ import { fork, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
-import { groups, httpGroup, installGroup, undiciGroup } from './contenders'
+import { h2Group, httpGroup, installGroup, undiciGroup } from './contenders'
 import { measure, type Plan, type Row } from './throughput'
 import { netnsUnavailableReason } from '../test/fixtures/netns'
 
 const quick = process.argv.includes('--quick')
 // `--only=<text>`: just the throughput scenarios whose name contains it, and
-// `--group=undici|http|install` just one group (no memory or detection parts, and
+// `--group=undici|h2|http|install` just one group (no memory or detection parts, and
 // the results go to RESULTS.only.md): for checking one change on a shared machine.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
 const onlyGroup = process.argv.find((a) => a.startsWith('--group='))?.slice('--group='.length)
@@ -19,13 +19,13 @@ const partial = only !== undefined || onlyGroup !== undefined
 const MiB = 2 ** 20
 const tsx = ['--import', 'tsx']
 
-async function startServer(): Promise<{ port: number; stop(): void }> {
+async function startServer(): Promise<{ port: number; h2Port: number; stop(): void }> {
   const child = fork(join(__dirname, 'server.ts'), [], { execArgv: tsx })
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port))
+  const ports = await new Promise<{ port: number; h2Port: number }>((resolve, reject) => {
+    child.once('message', resolve)
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)))
   })
-  return { port, stop: () => child.kill() }
+  return { ...ports, stop: () => child.kill() }
 }
 
 function runJson(cmd: string, args: string[]): Promise<unknown> {
@@ -113,7 +113,11 @@ async function main(): Promise<void> {
   const slice = quick ? 200 : 600
   const rows: Row[] = []
   const plans: Array<[typeof undiciGroup, Plan]> = []
-  for (const group of groups) {
+  for (const group of [undiciGroup, h2Group, httpGroup, installGroup]) {
+    if (group === h2Group) {
+      plans.push([group, { scenario: 'small GET, HTTP/2, 1 conn × 100 streams', target: { port: server.h2Port, scheme: 'https', path: '/small' }, concurrency: 100, rounds, sliceMs: slice, unit: 'req/s' }])
+      continue
+    }
     for (const concurrency of [1, 16, 64]) {
       plans.push([group, { scenario: `small GET, ${concurrency} conn`, target: { port: server.port, path: '/small' }, concurrency, rounds, sliceMs: slice, unit: 'req/s' }])
     }
@@ -127,7 +131,7 @@ async function main(): Promise<void> {
   }
   for (const [group, plan] of plans) {
     if (only !== undefined && !plan.scenario.includes(only)) continue
-    const chosen = onlyGroup === 'http' ? httpGroup : onlyGroup === 'install' ? installGroup : undiciGroup
+    const chosen = onlyGroup === 'http' ? httpGroup : onlyGroup === 'install' ? installGroup : onlyGroup === 'h2' ? h2Group : undiciGroup
     if (onlyGroup !== undefined && group !== chosen) continue
     const result = await measure(group, plan)
     rows.push(...result)

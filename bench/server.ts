@@ -4,8 +4,12 @@
 //   GET  /close       64-byte body, then the server closes the connection
 //   GET  /bytes?n=N   N bytes, streamed in 64 KiB chunks with back-pressure
 //   POST /upload      reads and discards the body, answers its length
+// and, on a second port, HTTP/2 over TLS (one session, many streams):
+//   GET  /small       64-byte body
 import http from 'node:http'
+import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
+import { cert, key } from '../test/fixtures/tls'
 
 const SMALL = Buffer.alloc(64, 'x')
 const CHUNK = Buffer.alloc(64 * 1024, 'y')
@@ -47,7 +51,19 @@ const server = http.createServer({ keepAliveTimeout: 120_000 }, (req, res) => {
       res.end()
   }
 })
+// The client's agents allow 100 concurrent streams on their one connection.
+const h2 = http2.createSecureServer({ key, cert, settings: { maxConcurrentStreams: 1000 } }, (req, res) => {
+  if (req.url === '/small') {
+    res.setHeader('content-length', SMALL.length)
+    res.end(SMALL)
+    return
+  }
+  res.statusCode = 404
+  res.end()
+})
 server.listen(0, '127.0.0.1', () => {
-  process.send!({ port: (server.address() as AddressInfo).port })
+  h2.listen(0, '127.0.0.1', () => {
+    process.send!({ port: (server.address() as AddressInfo).port, h2Port: (h2.address() as AddressInfo).port })
+  })
 })
 process.on('disconnect', () => process.exit(0))
