@@ -2,7 +2,6 @@
 // `deadline` fires on time wherever the request is, destroys its socket and
 // request body, leaves the agent usable, and composes with a caller's
 // AbortSignal (the earlier one wins and says so).
-import { once } from 'node:events'
 import type net from 'node:net'
 import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
@@ -10,7 +9,7 @@ import { request } from 'undici'
 import { DeadlineExceededError, StallGuardAgent, type StallGuardAgentOptions } from '../lib/index'
 import { PROTOCOLS, startServer, type Protocol } from './fixtures/http'
 import { assertFailed, assertSucceeded, FaultClock, settle, type Expected } from './fixtures/outcome'
-import { sleep } from './fixtures/timing'
+import { closedWithin, sleep } from './fixtures/timing'
 import { callerFor, TRUST_TEST_CA, VIAS, type Via } from './fixtures/undici-callers'
 
 /** '/quick' answers at once; '/late' after 1 s; '/trickle' sends headers, then 100 bytes every 100 ms forever. */
@@ -54,7 +53,7 @@ for (const { protocol, via } of combos) {
     t.match(o.chain.find((l) => l.name === 'DeadlineExceededError'), { layer: 'deadline', message: /GET .*\/trickle exceeded its deadline of 800 ms/ },
       'the error names the request and the budget')
     const serverSide = server.trickled[0]!
-    if (!serverSide.destroyed) await Promise.race([once(serverSide, 'close'), sleep(1000)])
+    await closedWithin(serverSide, 1000)
     t.equal(serverSide.destroyed, true, 'the half-read connection was closed, not pooled')
     const next = await settle('next request', via, call(`${server.url}/quick`), new FaultClock('dispatch'), 3000)
     assertSucceeded(t, next, 5)

@@ -3,13 +3,12 @@
 // below the floor fails within grace + 1 s, the same trickle above it
 // passes, a paused consumer and a large fast body are left alone, a
 // crawling upload fails and its body stream is destroyed.
-import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { Agent, request } from 'undici'
 import { DeadlineExceededError, interceptors, StallGuardAgent, StalledStreamError, type StallGuardAgentOptions } from '../lib/index'
 import { assertFailed, assertSucceeded, FaultClock, settle, type Expected } from './fixtures/outcome'
-import { sleep } from './fixtures/timing'
+import { closedWithin, sleep } from './fixtures/timing'
 import { startTrickleServer, type Wire } from './fixtures/trickle'
 import { callerFor, TRUST_TEST_CA, VIAS } from './fixtures/undici-callers'
 
@@ -40,7 +39,7 @@ for (const wire of WIRES) {
       t.notMatch(link?.message ?? '', /secret/, 'no query string in the message')
       if (wire !== 'h2') {
         const serverSide = server.sockets[0]!
-        if (!serverSide.destroyed) await Promise.race([once(serverSide, 'close'), sleep(1000)])
+        await closedWithin(serverSide, 1000)
         t.equal(serverSide.destroyed, true, 'the half-read connection was closed, not pooled')
       }
       const lenient = callerFor(via, agent(t, wire, { minThroughput: floor(5) }))
