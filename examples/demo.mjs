@@ -38,8 +38,10 @@ function installMissingTools() {
   console.error(`stallguard demo: installing ${packages.join(', ')} with apt-get (the demo cuts a path with them)`)
   const install = () => spawnSync('apt-get', ['install', '-y', '-qq', ...packages],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0
+  if (install()) return
   // A fresh image has no package lists yet: update once, then try again.
-  if (!install()) spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'] }).status === 0 && install()
+  spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'] })
+  install()
 }
 
 /** Why the demo cannot run here, or undefined. */

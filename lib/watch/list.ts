@@ -10,7 +10,7 @@
 // its own `next` the one after: a chain of finished requests promoted
 // scavenge after scavenge. Measured on Node 24 + undici 8 with 16 keep-alive
 // connections: half of new space survived each scavenge and requests cost
-// ~50 % more CPU, until removal unlinked both ways (bench/RESULTS.md).
+// ~50 % more CPU, until removal unlinked both ways (docs/benchmarks.md).
 
 export interface Entry<T> {
   readonly item: T
