@@ -1,8 +1,9 @@
 // `npm run bench:instructions`: client instructions per request, counted by
 // valgrind's callgrind in the client process only (the server runs natively
-// in its own process). Instruction counts do not depend on what else the
-// machine runs, so they are the figure to compare on a loaded machine where
-// wall-clock and CPU time move by several percent. Each contender runs in
+// in its own process). Instruction counts move far less with machine load
+// than wall-clock and CPU time do, though not zero: a busier machine hands
+// the event loop more responses per wake-up (compare within one run, on an
+// otherwise idle machine: docs/benchmarks.md). Each contender runs in
 // fresh processes of N1 and N2 requests after the same warm-up; the
 // difference divided by N2 − N1 is the steady-state cost of one request, with
 // startup, warm-up and JIT tiering cancelled out. A run now and then carries
@@ -10,7 +11,7 @@
 // the other), so each count is the fewest over REPS runs. Kernel work (TCP,
 // setsockopt) is not counted: this prices the JavaScript on the request path.
 //
-//   npm run bench:instructions [-- --reps=2 --only=<contender text>]
+//   npm run bench:instructions [-- --reps=3 --only=<contender text> --path=/close]
 //   node --import tsx bench/instructions.ts     (any Node: the one running it)
 //
 // Prints a table and writes bench/INSTRUCTIONS.<node major>-undici<major>.md.
@@ -32,11 +33,20 @@ const N2 = Number(arg('n2') ?? 3_000)
 const REPS = Number(arg('reps') ?? 1)
 const CONNECTIONS = 16
 const only = arg('only')
+// `--path=/close`: the churn row (the server closes every connection after one response).
+const PATH = arg('path') ?? '/small'
+// V8 flags for the counted child, comma-separated. By default
+// --single-threaded: JIT compiles and GC run on the main thread, in the same
+// order every run, which took the spread between identical runs from ±25 % to
+// about ±1 % (min of 3: within 0.5 %). `--v8=` runs without.
+const V8 = (arg('v8') ?? '--single-threaded').split(',').filter(Boolean)
 
 /** Child mode: warm up, then wait for the parent to switch counting on, run `count` requests, report, exit when told. */
-async function child([name, port, warm, count]: string[]): Promise<void> {
+async function child([name, port, warm, count, path]: string[]): Promise<void> {
   const client = byName(name!).make(CONNECTIONS)
-  const send = client.send({ port: Number(port), path: '/small' })
+  // Process-wide state the contender needs (install()'s hooks) is on for the whole child.
+  client.enter?.()
+  const send = client.send({ port: Number(port), path: path! })
   const lines = process.stdin.setEncoding('utf8')
   const nextLine = (): Promise<unknown> => new Promise((r) => lines.once('data', r))
   await driveCount(send, CONNECTIONS, Number(warm))
@@ -45,6 +55,7 @@ async function child([name, port, warm, count]: string[]): Promise<void> {
   await driveCount(send, CONNECTIONS, Number(count))
   process.stdout.write('done\n')
   await nextLine()
+  await client.leave?.()
   await client.close()
   process.exit(0)
 }
@@ -65,7 +76,7 @@ function countInstructions(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const proc = spawn('valgrind', [
       '--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
-      process.execPath, '--import', 'tsx', __filename, '--child', ...args,
+      process.execPath, ...V8, '--import', 'tsx', __filename, '--child', ...args,
     ], { stdio: ['pipe', 'pipe', 'pipe'] })
     let err = ''
     proc.stderr.on('data', (d: Buffer) => { err += d })
@@ -113,7 +124,7 @@ async function main(): Promise<void> {
   const runs = contenders.flatMap((contender) =>
     [N1, N2].flatMap((n) => Array.from({ length: REPS }, () => ({ contender, n }))))
   const counts = await pooled(runs.map(({ contender, n }) => () => n === 0 ? Promise.resolve(0) :
-    countInstructions([contender, String(port), String(WARM), String(n)]).then((total) => {
+    countInstructions([contender, String(port), String(WARM), String(n), PATH]).then((total) => {
       console.error(`  ${contender} · ${n} requests: ${total.toLocaleString('en-US')} instructions`)
       return total
     })), Number(arg('jobs') ?? Math.max(1, os.cpus().length)))
@@ -131,7 +142,9 @@ async function main(): Promise<void> {
       `${contender === base ? '(baseline)' : (value / perRequest.get(base)!).toFixed(3)} |`)
   }
   const report = [
-    `Node ${process.version}, undici ${undici}, small GET over ${CONNECTIONS} keep-alive connections, ` +
+    `Node ${process.version}, undici ${undici}, ` +
+      (PATH === '/close' ? `a new connection per request (16 at a time), ` : `GET ${PATH} over ${CONNECTIONS} keep-alive connections, `) +
+      `V8 flags ${V8.join(' ') || 'none'}, ` +
       `${new Date().toISOString().slice(0, 10)}: runs of ${N1} and ${N2} requests after ${WARM} warm-up ` +
       `(fewest of ${REPS}), difference / ${N2 - N1}.`,
     '',
@@ -139,7 +152,8 @@ async function main(): Promise<void> {
     '',
   ].join('\n')
   if (only === undefined) {
-    writeFileSync(join(__dirname, `INSTRUCTIONS.node${process.versions.node.split('.')[0]}-undici${undici.split('.')[0]}.md`), report)
+    const churn = PATH === '/close' ? '-churn' : ''
+    writeFileSync(join(__dirname, `INSTRUCTIONS.node${process.versions.node.split('.')[0]}-undici${undici.split('.')[0]}${churn}.md`), report)
   }
   console.log(report)
 }

@@ -16,6 +16,14 @@ const quick = process.argv.includes('--quick')
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
 const onlyGroup = process.argv.find((a) => a.startsWith('--group='))?.slice('--group='.length)
 const partial = only !== undefined || onlyGroup !== undefined
+
+function numberFlag(name: string): number | undefined {
+  const raw = process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+  if (raw === undefined) return undefined
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`)
+  return value
+}
 const MiB = 2 ** 20
 const tsx = ['--import', 'tsx']
 
@@ -109,8 +117,9 @@ async function main(): Promise<void> {
   const started = new Date()
   const server = await startServer()
   // Many short rounds beat few long ones on a noisy machine: every round is a paired comparison.
-  const rounds = quick ? 2 : 9
-  const slice = quick ? 200 : 600
+  // `--rounds=N` / `--slice=ms` tighten the medians when checking one change.
+  const rounds = numberFlag('rounds') ?? (quick ? 2 : 9)
+  const slice = numberFlag('slice') ?? (quick ? 200 : 600)
   const rows: Row[] = []
   const plans: Array<[typeof undiciGroup, Plan]> = []
   for (const group of [undiciGroup, h2Group, httpGroup, installGroup]) {

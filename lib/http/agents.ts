@@ -95,19 +95,31 @@ function configure<T extends http.AgentOptions>(
 }
 
 /**
+ * Options for one new connection with `changes` made. node:http's
+ * createSocket builds a fresh null-prototype object for each socket and
+ * afterwards reads only the fields that name the pool from it: that object
+ * is changed in place. Copying it costs ~5 µs (V8 makes null-prototype
+ * literals dictionary-mode objects, ~20 fields), which was a fifth of the
+ * client instructions stallguard added to a new connection (callgrind,
+ * bench/instructions.ts --path=/close). Any other object (a caller of
+ * createConnection's own) is copied, never changed.
+ */
+function withChanges<T extends object>(options: T, changes: object): T {
+  if (Object.getPrototypeOf(options) === null) return Object.assign(options, changes)
+  return { ...options, ...changes } as T
+}
+
+/**
  * Node's http.Agent passes `keepAlive`/`keepAliveInitialDelay` to every new
  * socket, so Node writes SO_KEEPALIVE and the idle time (and libuv resets
  * TCP_KEEPINTVL=1, TCP_KEEPCNT=10) when the connect completes — just before
  * we write all of ours. Where our kernel layer writes keepalive itself, the
- * socket is created without Node's.
+ * socket is created without Node's (`keepAlive: false` is what net.Socket
+ * and tls.connect read as "off", like an absent value).
  */
 function connectOptions<T extends http.ClientRequestArgs>(guard: Guard, options: T): T {
-  if (!guard.ownsKeepAlive) return options
-  const { keepAlive: _keepAlive, keepAliveInitialDelay: _delay, ...rest } = options as T & {
-    keepAlive?: boolean
-    keepAliveInitialDelay?: number
-  }
-  return rest as T
+  if (!guard.ownsKeepAlive || !(options as { keepAlive?: unknown }).keepAlive) return options
+  return withChanges(options, { keepAlive: false })
 }
 
 /** Node's margin before a server's announced keep-alive timeout, where the agent has no `agentKeepAliveTimeoutBuffer` (Node < 24). */
@@ -185,7 +197,7 @@ function healthCheck(
     return { refused }
   }
   const lookup = healthLookup(book, port, options.lookup as Parameters<typeof healthLookup>[2])
-  return { options: { ...options, lookup } as http.ClientRequestArgs, port }
+  return { options: withChanges(options, { lookup }), port }
 }
 
 function createGuarded(

@@ -38,6 +38,8 @@ interface SocketState extends RememberedPeer {
   waiting: boolean
   /** Node's own setKeepAlive, used by the fallback and by our re-apply wrapper. */
   nodeSetKeepAlive: net.Socket['setKeepAlive']
+  /** Node's own destroy, behind the one that names kernel timeouts. */
+  nodeDestroy: net.Socket['destroy']
   /** No native layer: our keepalive values went in through Node's setKeepAlive (see fallback()). */
   viaNode: boolean
   /** Node holds a keepalive of its own that it re-applies just before 'connect' (a call while connecting). */
@@ -261,6 +263,7 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts, owned: bool
     owned,
     waiting: false,
     nodeSetKeepAlive: socket.setKeepAlive,
+    nodeDestroy: socket.destroy,
     viaNode: false,
     nodeReapplies: false,
     clientIdleSeconds: 0,
@@ -269,8 +272,10 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts, owned: bool
     peerPort: undefined,
   }
   socket[kState] = state
-  keepOursOverNodes(socket, state)
-  nameKernelTimeouts(socket, state)
+  // One shared function each, reading the socket's state: no closures per
+  // connection (see keepOursOverNodes and nameKernelTimeouts for why).
+  socket.setKeepAlive = keepOursOverNodes
+  socket.destroy = nameKernelTimeouts as net.Socket['destroy']
   return state
 }
 
@@ -290,40 +295,41 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts, owned: bool
  * While the socket connects, Node's call goes through (Node re-applies it
  * just before 'connect'), and ours are written again at 'connect'.
  */
-function keepOursOverNodes(socket: GuardedSocket, state: SocketState): void {
-  socket.setKeepAlive = function setKeepAlive(this: GuardedSocket, enable?: unknown, initialDelay?: unknown, ...rest: unknown[]) {
-    // Node >= 24 also takes one object: setKeepAlive({ enable, initialDelay, interval, count }).
-    let on = enable
-    let delay = initialDelay
-    if (on !== null && typeof on === 'object') {
-      const options = on as { enable?: unknown; initialDelay?: unknown }
-      on = options.enable
-      delay = options.initialDelay
+function keepOursOverNodes(this: GuardedSocket, enable?: unknown, initialDelay?: unknown, ...rest: unknown[]): GuardedSocket {
+  const state = this[kState]
+  // Borrowed onto a socket we never guarded: plain Node.
+  if (state === undefined) return (net.Socket.prototype.setKeepAlive as (...args: unknown[]) => GuardedSocket).call(this, enable, initialDelay, ...rest)
+  // Node >= 24 also takes one object: setKeepAlive({ enable, initialDelay, interval, count }).
+  let on = enable
+  let delay = initialDelay
+  if (on !== null && typeof on === 'object') {
+    const options = on as { enable?: unknown; initialDelay?: unknown }
+    on = options.enable
+    delay = options.initialDelay
+  }
+  const t = state.timeouts
+  if (on && t.keepAlive) {
+    const seconds = typeof delay === 'number' && delay >= 1000 ? Math.trunc(delay / 1000) : 0
+    if (seconds > 0 && (state.clientIdleSeconds === 0 || seconds < state.clientIdleSeconds)) state.clientIdleSeconds = seconds
+    if (state.keepAliveOurs && !this.connecting) {
+      if (idleSeconds(state) !== state.heldIdleSeconds) rewriteKeepAlive(this, state)
+      return this
     }
-    const t = state.timeouts
-    if (on && t.keepAlive) {
-      const seconds = typeof delay === 'number' && delay >= 1000 ? Math.trunc(delay / 1000) : 0
-      if (seconds > 0 && (state.clientIdleSeconds === 0 || seconds < state.clientIdleSeconds)) state.clientIdleSeconds = seconds
-      if (state.keepAliveOurs && !this.connecting) {
-        if (idleSeconds(state) !== state.heldIdleSeconds) rewriteKeepAlive(this, state)
-        return this
-      }
-    }
-    const result = (state.nodeSetKeepAlive as (...args: unknown[]) => net.Socket).call(this, enable, initialDelay, ...rest)
-    if (!on) {
-      state.keepAliveOurs = false
-      return result
-    }
-    if (!t.keepAlive) return result
-    if (this.connecting) {
-      // Node holds this value and re-applies it just before 'connect': the
-      // 'connect' listener writes ours again after it.
-      state.nodeReapplies = true
-      return result
-    }
-    rewriteKeepAlive(this, state)
+  }
+  const result = (state.nodeSetKeepAlive as (...args: unknown[]) => GuardedSocket).call(this, enable, initialDelay, ...rest)
+  if (!on) {
+    state.keepAliveOurs = false
     return result
   }
+  if (!t.keepAlive) return result
+  if (this.connecting) {
+    // Node holds this value and re-applies it just before 'connect': the
+    // 'connect' listener writes ours again after it.
+    state.nodeReapplies = true
+    return result
+  }
+  rewriteKeepAlive(this, state)
+  return result
 }
 
 /** Our keepalive (at the shorter idle) back onto a connected socket, natively or through Node. */
@@ -350,20 +356,22 @@ function idleSeconds(state: SocketState): number {
   return ours > 0 && ours <= theirs ? ours : theirs
 }
 
-function nameKernelTimeouts(socket: GuardedSocket, state: SocketState): void {
-  // A kernel abort surfaces as a plain `read ETIMEDOUT`; every path (read,
-  // write, connect, TLS) ends in destroy(err), so that is where we name it,
-  // while the descriptor (and with it TCP_INFO) still exists.
-  const nodeDestroy = socket.destroy
-  socket.destroy = function destroy(this: GuardedSocket, err?: Error, ...rest: unknown[]) {
-    if (
-      err !== undefined && err !== null && state.applied &&
-      (err as NodeJS.ErrnoException).code === 'ETIMEDOUT' && !(err instanceof StallGuardError)
-    ) {
-      err = nameKernelTimeout(this, err, state.timeouts, state, snapshot(this))
-    }
-    return (nodeDestroy as (...args: unknown[]) => net.Socket).call(this, err, ...rest)
-  } as net.Socket['destroy']
+/**
+ * A kernel abort surfaces as a plain `read ETIMEDOUT`; every path (read,
+ * write, connect, TLS) ends in destroy(err), so that is where we name it,
+ * while the descriptor (and with it TCP_INFO) still exists. Installed as
+ * every protected socket's own `destroy`.
+ */
+function nameKernelTimeouts(this: GuardedSocket, err?: Error, ...rest: unknown[]): GuardedSocket {
+  const state = this[kState]
+  if (state === undefined) return (net.Socket.prototype.destroy as (...args: unknown[]) => GuardedSocket).call(this, err, ...rest)
+  if (
+    err !== undefined && err !== null && state.applied &&
+    (err as NodeJS.ErrnoException).code === 'ETIMEDOUT' && !(err instanceof StallGuardError)
+  ) {
+    err = nameKernelTimeout(this, err, state.timeouts, state, snapshot(this))
+  }
+  return (state.nodeDestroy as (...args: unknown[]) => GuardedSocket).call(this, err, ...rest)
 }
 
 /** TCP_INFO for an error report: a failed read leaves the report without it, never fails the destroy. */
