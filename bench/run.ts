@@ -10,15 +10,18 @@ import { measure, type Plan, type Row } from './throughput'
 import { netnsUnavailableReason } from '../test/fixtures/netns'
 
 const quick = process.argv.includes('--quick')
+/** The value of `--name=value`, or undefined. */
+const flag = (name: string): string | undefined =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 // `--only=<text>`: just the throughput scenarios whose name contains it, and
 // `--group=undici|h2|http|install` just one group (no memory or detection parts, and
 // the results go to RESULTS.only.md): for checking one change on a shared machine.
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
-const onlyGroup = process.argv.find((a) => a.startsWith('--group='))?.slice('--group='.length)
+const only = flag('only')
+const onlyGroup = flag('group')
 const partial = only !== undefined || onlyGroup !== undefined
 
 function numberFlag(name: string): number | undefined {
-  const raw = process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+  const raw = flag(name)
   if (raw === undefined) return undefined
   const value = Number(raw)
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`)
