@@ -6,6 +6,14 @@ import { install, StallGuardAgent, StallGuardHttpAgent, type InstallOptions, typ
 import { httpSender, undiciSender, type Send, type Target } from './load'
 import { ca } from '../test/fixtures/tls'
 
+// Every process that measures a client imports this file. tsx turns source
+// maps on, and then every Error's stack costs a source-map lookup per frame
+// when read. undici destroys each `connection: close` socket with an Error
+// whose stack Node's stream code reads (internal/streams/destroy.js), so the
+// churn rows paid ~40 µs per connection more than a user's `node app.js`
+// does, on both sides of each ratio. Measure what production pays.
+process.setSourceMapsEnabled(false)
+
 export interface Client {
   send(target: Target): Send
   close(): Promise<void>

@@ -11,7 +11,7 @@
 // the other), so each count is the fewest over REPS runs. Kernel work (TCP,
 // setsockopt) is not counted: this prices the JavaScript on the request path.
 //
-//   npm run bench:instructions [-- --reps=3 --only=<contender text> --path=/close]
+//   npm run bench:instructions [-- --reps=3 --only=<text>[,<text>] --path=/close --connections=1]
 //   node --import tsx bench/instructions.ts     (any Node: the one running it)
 //
 // Prints a table and writes bench/INSTRUCTIONS.<node major>-undici<major>.md.
@@ -31,7 +31,10 @@ const WARM = Number(arg('warm') ?? 3_000)
 const N1 = Number(arg('n1') ?? 0)
 const N2 = Number(arg('n2') ?? 3_000)
 const REPS = Number(arg('reps') ?? 1)
-const CONNECTIONS = 16
+// `--connections=1`: one request at a time, so every run sees the same event
+// order (no batching of responses per wake-up that moves with machine load):
+// the steadiest count for comparing two builds, though not the 16-connection row.
+const CONNECTIONS = Number(arg('connections') ?? 16)
 const only = arg('only')
 // `--path=/close`: the churn row (the server closes every connection after one response).
 const PATH = arg('path') ?? '/small'
@@ -42,17 +45,18 @@ const PATH = arg('path') ?? '/small'
 const V8 = (arg('v8') ?? '--single-threaded').split(',').filter(Boolean)
 
 /** Child mode: warm up, then wait for the parent to switch counting on, run `count` requests, report, exit when told. */
-async function child([name, port, warm, count, path]: string[]): Promise<void> {
-  const client = byName(name!).make(CONNECTIONS)
+async function child([name, port, warm, count, path, connections]: string[]): Promise<void> {
+  const concurrency = Number(connections)
+  const client = byName(name!).make(concurrency)
   // Process-wide state the contender needs (install()'s hooks) is on for the whole child.
   client.enter?.()
   const send = client.send({ port: Number(port), path: path! })
   const lines = process.stdin.setEncoding('utf8')
   const nextLine = (): Promise<unknown> => new Promise((r) => lines.once('data', r))
-  await driveCount(send, CONNECTIONS, Number(warm))
+  await driveCount(send, concurrency, Number(warm))
   process.stdout.write('warm\n')
   await nextLine()
-  await driveCount(send, CONNECTIONS, Number(count))
+  await driveCount(send, concurrency, Number(count))
   process.stdout.write('done\n')
   await nextLine()
   await client.leave?.()
@@ -120,11 +124,11 @@ async function main(): Promise<void> {
   const server = fork(join(__dirname, 'server.ts'), [], { execArgv: ['--import', 'tsx'] })
   const port = await new Promise<number>((resolve) => server.once('message', (m: { port: number }) => resolve(m.port)))
   const contenders = groups.flat().map((c) => c.name)
-    .filter((name) => only === undefined || name.includes(only) || groups.some((g) => g[0]!.name === name))
+    .filter((name) => only === undefined || only.split(',').some((o) => name.includes(o)) || groups.some((g) => g[0]!.name === name))
   const runs = contenders.flatMap((contender) =>
     [N1, N2].flatMap((n) => Array.from({ length: REPS }, () => ({ contender, n }))))
   const counts = await pooled(runs.map(({ contender, n }) => () => n === 0 ? Promise.resolve(0) :
-    countInstructions([contender, String(port), String(WARM), String(n), PATH]).then((total) => {
+    countInstructions([contender, String(port), String(WARM), String(n), PATH, String(CONNECTIONS)]).then((total) => {
       console.error(`  ${contender} · ${n} requests: ${total.toLocaleString('en-US')} instructions`)
       return total
     })), Number(arg('jobs') ?? Math.max(1, os.cpus().length)))
@@ -143,7 +147,7 @@ async function main(): Promise<void> {
   }
   const report = [
     `Node ${process.version}, undici ${undici}, ` +
-      (PATH === '/close' ? `a new connection per request (16 at a time), ` : `GET ${PATH} over ${CONNECTIONS} keep-alive connections, `) +
+      (PATH === '/close' ? `a new connection per request (${CONNECTIONS} at a time), ` : `GET ${PATH} over ${CONNECTIONS} keep-alive connections, `) +
       `V8 flags ${V8.join(' ') || 'none'}, ` +
       `${new Date().toISOString().slice(0, 10)}: runs of ${N1} and ${N2} requests after ${WARM} warm-up ` +
       `(fewest of ${REPS}), difference / ${N2 - N1}.`,

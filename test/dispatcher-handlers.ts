@@ -2,6 +2,7 @@
 // Node 20's built-in fetch and undici 7's fetch send), class-instance
 // handlers, compose(), upgrades; the deadline and retry layers must be
 // invisible to all of them.
+import diagnostics from 'node:diagnostics_channel'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -11,6 +12,7 @@ import { request, upgrade, type Dispatcher } from 'undici'
 import { DeadlineExceededError, StallGuardAgent, type StallGuardAgentOptions } from '../lib/index'
 import { coreSpeaksLegacy, toCoreHandler } from '../lib/undici/undici7-compat'
 import { toHandlerApi } from '../lib/undici/legacy-handler'
+import { kConnectionProbe } from '../lib/undici/connection-reuse'
 import { startServer } from './fixtures/http'
 import { sleep } from './fixtures/timing'
 
@@ -186,4 +188,27 @@ t.test('an upgraded connection belongs to the caller: the deadline stops at the 
   const [reply] = await once(socket, 'data') as [Buffer]
   t.equal(reply.toString(), 'ping', 'and usable')
   socket.destroy()
+})
+
+t.test('one stallguard handler per request: the handler undici holds is the watch and the retry', async (t) => {
+  const origin = await server(t)
+  const held: Array<Record<PropertyKey, unknown>> = []
+  const onCreate = (message: unknown): void => {
+    const req = (message as { request: Record<PropertyKey, unknown> }).request
+    const key = Object.getOwnPropertySymbols(req).find((s) => s.description === 'handler')
+    if (key !== undefined && req.origin === origin) held.push(req[key] as Record<PropertyKey, unknown>)
+  }
+  diagnostics.subscribe('undici:request:create', onCreate)
+  t.teardown(() => diagnostics.unsubscribe('undici:request:create', onCreate))
+  const dispatcher = agent(t, { deadline: 5000 })
+  // undici's request(): legacy callbacks on undici 7, the new API on undici 8.
+  const res = await request(origin, { dispatcher })
+  await res.body.dump()
+  t.equal(held.length, 1, 'one request reached the core')
+  const handler = held[0]!
+  t.equal(handler[kConnectionProbe], handler, 'it answers for its own connection (the retry), with no wrapper in front')
+  t.equal((handler.tracker as { isOpen: boolean } | undefined)?.isOpen, false, 'it carries the watch (its tracker, closed at the end)')
+  if (coreSpeaksLegacy) {
+    t.equal(typeof handler.onRequestStart, 'undefined', 'undici 7: it speaks the legacy callbacks itself (no bridge, no adapter)')
+  }
 })

@@ -302,7 +302,7 @@ function watchForeign(req: http.ClientRequest, agent: unknown, deadline: number,
   const hostPort = typeof host === 'string' ? /:(\d+)$/.exec(host)?.[1] : undefined
   const defaultPort = (agent as { defaultPort?: number } | undefined)?.defaultPort ?? (req.protocol === 'https:' ? 443 : 80)
   const port = hostPort === undefined ? defaultPort : Number(hostPort)
-  watchRequest(req, { method: req.method, origin: `${req.protocol}//${req.host}`, port, path: req.path }, { deadline, floor, owner })
+  watchRequest(req, port, { deadline, floor, owner })
 }
 
 /** Once per process: an undici dispatcher we did not build has no public way in for an interceptor. */

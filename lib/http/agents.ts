@@ -257,7 +257,7 @@ function addGuarded(
   const floor = requestMinThroughput(own.minThroughput, guard.minThroughput, 'options.minThroughput')
   const port = Number(own.port) || (agent as unknown as { defaultPort: number }).defaultPort
   // Listed in flight from the moment the agent accepts it (queued included).
-  watchRequest(req, { method: req.method, origin: `${req.protocol}//${req.host}`, port, path: req.path }, { deadline, floor, owner: agent })
+  watchRequest(req, port, { deadline, floor, owner: agent })
   // Node passes (req, options); arguments also carries the pre-0.11
   // (req, host, port, localAddress) form through untouched.
   base.apply(agent, args as unknown as Parameters<AddRequest>)

@@ -77,19 +77,29 @@ export interface RequestWatch {
  * from the socket's counters (minus what earlier requests on the same
  * keep-alive socket moved; for bytes sent, minus the header block too).
  */
-class HttpRequestProbe implements RequestProbe {
+class HttpRequestProbe implements RequestProbe, RequestTarget {
   readonly #agent: object
   readonly #req: http.ClientRequest
+  /** Port to print when the origin has none (the agent's default, or the Host header's). */
+  readonly port: number
   /** The socket's counters when this request got it (earlier requests on a keep-alive socket moved those). */
   #baseRead = 0
   #baseWritten = 0
   /** The response's header block, in bytes, once the headers are in (computed on first read). */
   #responseHeaderBytes: number | undefined
+  /** The request as the clock and the in-flight list see it (set right after construction). */
+  tracker: RequestTracker | undefined = undefined
 
-  constructor(agent: object, req: http.ClientRequest) {
+  constructor(agent: object, req: http.ClientRequest, port: number) {
     this.#agent = agent
     this.#req = req
+    this.port = port
   }
+
+  // RequestTarget, as node:http parsed it.
+  get method(): string { return this.#req.method }
+  get origin(): string { return `${this.#req.protocol}//${this.#req.host}` }
+  get path(): string { return this.#req.path }
 
   /** node:http hands the socket over before it writes anything of this request on it. */
   assigned(socket: net.Socket): void {
@@ -155,19 +165,35 @@ class HttpRequestProbe implements RequestProbe {
   }
 }
 
+/** Where a watched request keeps its probe, for the two shared listeners below. */
+const kProbe = Symbol('stallguard.requestProbe')
+type WatchedRequest = http.ClientRequest & { [kProbe]?: HttpRequestProbe }
+
 /**
  * Watch `req` from the moment the agent accepted it until the last byte of
  * its response body arrived or it failed: listed in flight, and its deadline
- * and throughput floor on the shared clock. Two one-shot listeners: 'socket'
- * (where this request's bytes start) and 'close' (ends every path: response
- * consumed, keep-alive or not, error, abort, upgrade).
+ * and throughput floor on the shared clock. Two listeners: 'socket' (where
+ * this request's bytes start) and 'close' (ends every path: response
+ * consumed, keep-alive or not, error, abort, upgrade). Both are shared
+ * functions that find the probe on the request: each fires once per
+ * request, and `once` with a closure cost two functions and a wrapper each.
  */
-export function watchRequest(req: http.ClientRequest, target: RequestTarget, watch: RequestWatch): void {
-  const probe = new HttpRequestProbe(watch.owner, req)
-  const tracker = new RequestTracker(probe, target, watch)
-  tracker.open()
-  req.once('socket', (socket: net.Socket) => probe.assigned(socket))
-  req.once('close', () => tracker.close())
+export function watchRequest(req: http.ClientRequest, port: number, watch: RequestWatch): void {
+  const probe = new HttpRequestProbe(watch.owner, req, port)
+  // The probe names the target too: read from the request only when printed.
+  probe.tracker = new RequestTracker(probe, probe, watch)
+  probe.tracker.open()
+  ;(req as WatchedRequest)[kProbe] = probe
+  req.on('socket', onRequestSocket)
+  req.on('close', onRequestClose)
+}
+
+function onRequestSocket(this: WatchedRequest, socket: net.Socket): void {
+  this[kProbe]?.assigned(socket)
+}
+
+function onRequestClose(this: WatchedRequest): void {
+  this[kProbe]?.tracker?.close()
 }
 
 function failResponse(req: http.ClientRequest, err: Error): void {

@@ -6,11 +6,12 @@
 import { Agent, type Dispatcher } from 'undici'
 import { dispatchArgumentsError, reportDispatchError } from './dispatch-arguments'
 import { guardedFactory } from './pool-factory'
-import { watchInterceptor } from './watch-interceptor'
+import { watchInterceptor, watchSettings } from './watch-interceptor'
 import type { Dispatch } from './forwarding-handler'
-import { toCoreHandler } from './undici7-compat'
-import { toHandlerApi } from './legacy-handler'
-import { retryInterceptor } from './retry-interceptor'
+import { coreSpeaksLegacy, toCoreHandler } from './undici7-compat'
+import { toHandlerApi, type Legacy } from './legacy-handler'
+import { LegacyWatch } from './legacy-watch'
+import type { WatchSettings } from './watched-request'
 import { splitOptions, UNDICI_AGENT_KEYS, type StallGuardOptions } from '../options'
 import { listInflight, type InflightRequest } from '../watch/inflight'
 import { AddressBook, type DownAddress } from '../health/address-book'
@@ -33,6 +34,9 @@ export interface StallGuardAgentOptions extends Agent.Options, StallGuardOptions
 
 export class StallGuardAgent extends Agent {
   readonly #dispatch: Dispatch
+  readonly #settingsFor: (opts: Agent.DispatchOptions) => WatchSettings
+  /** undici's own dispatch (the Agent's): pools, connections, the core. */
+  readonly #core: (opts: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean
   readonly #health: AddressBook | undefined
 
   constructor(options: StallGuardAgentOptions = {}) {
@@ -48,11 +52,16 @@ export class StallGuardAgent extends Agent {
     // pool (pool-factory.ts); undici's Agent keeps `connect` and the rest as usual.
     super({ ...agentOptions, factory: guardedFactory(agentOptions.factory, agentOptions.connect, guard) })
 
-    // Outermost first: the deadline spans every retry attempt. Whatever
-    // reaches undici's core goes in the API that core speaks (undici7-compat).
-    const base: Dispatch = (opts, handler) => super.dispatch(opts, toCoreHandler(handler))
+    // One handler per request does the watch and the retry (watched-request.ts),
+    // so the deadline spans every attempt. Whatever reaches undici's core goes
+    // in the API that core speaks (undici7-compat); a legacy caller on undici
+    // 7 gets the handler that speaks legacy on both sides (legacy-watch.ts).
+    const watch = { deadline: deadlineMs, minThroughput, owner: this, retry: retries }
+    const core = (opts: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean => super.dispatch(opts, handler)
     this.#health = health
-    this.#dispatch = watchInterceptor({ deadline: deadlineMs, minThroughput, owner: this })(retryInterceptor({ retry: retries })(base))
+    this.#dispatch = watchInterceptor(watch)((opts, handler) => core(opts, toCoreHandler(handler)))
+    this.#settingsFor = watchSettings(watch)
+    this.#core = core
   }
 
   override dispatch(opts: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
@@ -60,7 +69,26 @@ export class StallGuardAgent extends Agent {
     if (handler === null || typeof handler !== 'object') return super.dispatch(opts, handler)
     const invalid = dispatchArgumentsError(opts, handler)
     if (invalid !== undefined) return reportDispatchError(handler, invalid)
+    if (coreSpeaksLegacy && typeof (handler as { onRequestStart?: unknown }).onRequestStart !== 'function') {
+      return this.#dispatchLegacy(opts, handler as Legacy)
+    }
     return this.#dispatch(opts, toHandlerApi(handler))
+  }
+
+  #dispatchLegacy(opts: Agent.DispatchOptions, caller: Legacy): boolean {
+    let settings: WatchSettings
+    try {
+      settings = this.#settingsFor(opts)
+    } catch (err) {
+      return reportDispatchError(caller, err as Error)
+    }
+    const watched = new LegacyWatch(caller, opts, settings, this.#core as (opts: Agent.DispatchOptions, handler: LegacyWatch) => boolean)
+    try {
+      return this.#core(opts, watched as unknown as Dispatcher.DispatchHandler)
+    } catch (err) {
+      watched.settle()
+      throw err
+    }
   }
 
   /** This agent's open requests: phase, age, bytes sent and received (redacted). */

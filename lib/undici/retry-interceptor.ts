@@ -44,15 +44,23 @@ function replayable(body: unknown): boolean {
     ArrayBuffer.isView(body) || body instanceof ArrayBuffer
 }
 
-function eligible(opts: Dispatcher.DispatchOptions): boolean {
+/** Whether a request may be sent again at all: idempotent, not an upgrade, a body that can be replayed. */
+export function retryEligible(opts: Dispatcher.DispatchOptions): boolean {
   return IDEMPOTENT.has(opts.method) && opts.idempotent !== false && !opts.upgrade && replayable(opts.body)
 }
 
+/** The rule for one failed attempt of an eligible request: a reused connection broke before any response byte. */
+export function retriesAfter(reused: boolean | undefined, heardBack: boolean, err: Error): boolean {
+  return reused === true && !heardBack && CONNECTION_ERRORS.has((err as NodeJS.ErrnoException).code ?? '')
+}
+
 /**
- * One attempt of a retry-eligible request. It learns which connection it ran
- * on and whether the server answered at all; when the attempt dies on a
- * reused connection before any response byte, it starts the next attempt
- * instead of reporting the error, handing the same caller handler over.
+ * One attempt of a retry-eligible request, for `interceptors.retry()`
+ * (StallGuardAgent applies the same rule inside its one handler per request,
+ * watched-request.ts). It learns which connection it ran on and whether the
+ * server answered at all; when the attempt dies on a reused connection
+ * before any response byte, it starts the next attempt instead of reporting
+ * the error, handing the same caller handler over.
  *
  * Why not undici's RetryHandler: our rule retries at once (there is no
  * backoff to write), only before the caller has seen any response, and only
@@ -99,9 +107,7 @@ class StaleConnectionRetry extends ForwardingHandler implements ConnectionProbe 
   }
 
   override onResponseError(controller: MaybeController, err: Error): void {
-    const retry = this.#retriesLeft > 0 && this.reused === true && !this.#heardBack &&
-      CONNECTION_ERRORS.has((err as NodeJS.ErrnoException).code ?? '')
-    if (!retry) {
+    if (this.#retriesLeft === 0 || !retriesAfter(this.reused, this.#heardBack, err)) {
       super.onResponseError(controller, err)
       return
     }
@@ -131,7 +137,7 @@ export function retryInterceptor(options: RetryInterceptorOptions = {}): (dispat
   return (dispatch) => {
     if (retries === 0) return dispatch
     return function stallguardRetry(opts, handler) {
-      if (!eligible(opts)) return dispatch(opts, handler)
+      if (!retryEligible(opts)) return dispatch(opts, handler)
       return dispatch(opts, new StaleConnectionRetry(handler, dispatch, opts, retries))
     }
   }

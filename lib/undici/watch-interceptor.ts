@@ -15,18 +15,19 @@
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { resolveDeadline } from '../options'
-import type { RequestPhase } from '../diagnostics/channels'
-import type { StreamDirection } from '../errors'
-import { RequestTracker, type RequestProbe } from '../watch/request-tracker'
 import { resolveMinThroughput, type MinThroughput, type MinThroughputOption } from '../watch/throughput'
 import {
-  ForwardingHandler,
+  kReadsParsedHeaders,
+  readsParsedHeaders,
   type Dispatch,
   type DispatchController,
   type DispatchHandler,
   type ParsedHeaders,
   type MaybeController,
 } from './forwarding-handler'
+import { watchConnectionReuse } from './connection-reuse'
+import { retryEligible } from './retry-interceptor'
+import { WatchedRequest, type WatchSettings } from './watched-request'
 
 declare module 'undici' {
   namespace Dispatcher {
@@ -56,147 +57,107 @@ export interface WatchInterceptorOptions extends DeadlineInterceptorOptions, Min
   owner?: object | undefined
   /** Enforce only this one (the single-purpose interceptors); both when absent. */
   only?: 'deadline' | 'minThroughput' | undefined
+  /**
+   * Retries (resolved, see lib/options.ts) for a request that died on a
+   * stale pooled connection, done by this same handler: StallGuardAgent
+   * merges its retry layer in here (one handler per request, not two).
+   */
+  retry?: number | undefined
 }
 
-/** Destroy a request body stream that never reached a connection (undici destroys the others). */
-function destroyBody(body: unknown): void {
-  const stream = body as { destroy?: unknown; destroyed?: boolean } | null | undefined
-  // No error argument: the stream may have no 'error' listener yet (still
-  // queued in a pool), and an unhandled 'error' would crash the process.
-  if (stream && typeof stream.destroy === 'function' && stream.destroyed !== true) {
-    (stream.destroy as () => void)()
-  }
-}
-
-interface ReadableState {
-  readableLength?: number
-  readableFlowing?: boolean | null
-  readableEnded?: boolean
-  isPaused?: () => boolean
-  on?: unknown
-}
-
-/**
- * Whether a request body is waiting on our caller (nothing buffered for
- * undici to write). undici pauses a stream body while the socket is full, so
- * a paused stream or buffered bytes mean the network is the bottleneck.
- * Buffers and strings are always ready; for an async iterable nobody can
- * tell, and the network is assumed to be the one waiting.
- */
-function bodyWaitsForCaller(body: unknown): boolean {
-  const stream = body as ReadableState | null | undefined
-  if (stream === null || stream === undefined || typeof stream !== 'object' || typeof stream.on !== 'function') return false
-  if (typeof stream.readableLength !== 'number') return false
-  return stream.readableLength === 0 && stream.readableFlowing === true && stream.readableEnded !== true
-}
-
-class WatchHandler extends ForwardingHandler implements RequestProbe {
+/** The request's one handler on undici's handler API (undici 8, and new-API callers on undici 7 through the bridge). */
+class WatchHandler extends WatchedRequest {
+  readonly #handler: DispatchHandler
+  /** Dispatches the next attempt (the layer below ours). */
+  readonly #dispatch: Dispatch
   #controller: DispatchController | null = null
-  #expired: Error | undefined
-  /** True once the caller has received its final callback. */
-  #settled = false
-  #phase: RequestPhase = 'queued'
-  #sent = 0
-  #received = 0
-  /** undici reported upload progress for this attempt (it does not for HTTP/2 stream bodies). */
-  #uploadReported = false
-  readonly #body: unknown
-  readonly tracker: RequestTracker
 
-  constructor(handler: DispatchHandler, opts: Dispatcher.DispatchOptions, deadline: number, floor: MinThroughput | undefined, owner: object) {
-    super(handler)
-    this.#body = opts.body
-    // The dispatch options name the target (method, origin, path): no copy per request.
-    this.tracker = new RequestTracker(this, opts, { deadline, floor, owner })
-    this.tracker.open()
+  constructor(handler: DispatchHandler, opts: Dispatcher.DispatchOptions, settings: WatchSettings, dispatch: Dispatch) {
+    super(opts, settings)
+    this.#handler = handler
+    this.#dispatch = dispatch
   }
 
-  /** Stop watching; the request is over (or could not be dispatched). */
-  settle(): void {
-    this.#settled = true
-    this.tracker.close()
+  /** Our handler never reads headers: it depends on the caller's (asked once, by the undici 7 bridge). */
+  get [kReadsParsedHeaders](): boolean {
+    return readsParsedHeaders(this.#handler)
   }
 
-  // RequestProbe: what the shared clock and the in-flight dump read.
-  phase(): RequestPhase { return this.#phase }
-  bytesSent(): number { return this.#sent }
-  bytesReceived(): number { return this.#received }
-  socket(): undefined { return undefined }
-
-  heldByCaller(direction: StreamDirection): boolean {
-    if (direction === 'download') return this.#controller?.paused === true
-    // Progress nobody reports cannot be measured: such an upload is left to
-    // the deadline rather than failed for moving "0 bytes".
-    return !this.#uploadReported || bodyWaitsForCaller(this.#body)
+  protected downloadPaused(): boolean {
+    return this.#controller?.paused === true
   }
 
-  fail(err: Error): void {
-    if (this.#settled) return
-    this.#expired = err
+  protected abortAttempt(err: Error): void {
     const controller = this.#controller
-    // Normally undici answers the abort synchronously with onResponseError(err).
     if (controller !== null && !controller.aborted) controller.abort(err)
-    if (this.#settled) return
-    // Nothing to abort yet (queued or connecting), or between two retry
-    // attempts: end it for the caller now; onRequestStart aborts whatever
-    // attempt starts later.
-    destroyBody(this.#body)
-    this.settle()
-    super.onResponseError(controller, err)
   }
 
-  override onRequestStart(controller: DispatchController, context: unknown): void {
-    if (this.#expired !== undefined) {
-      controller.abort(this.#expired)
-      return
-    }
-    if (this.#settled) return
+  protected reportError(err: Error): void {
+    this.#forwardError(this.#controller, err)
+  }
+
+  #forwardError(controller: MaybeController, err: Error): void {
+    // Same contract as undici: a handler that cannot take an error makes the
+    // dispatcher throw it rather than lose it.
+    if (typeof this.#handler.onResponseError !== 'function') throw err
+    this.#handler.onResponseError(controller as DispatchController, err)
+  }
+
+  protected redispatch(): void {
+    this.#dispatch(this.opts, this)
+  }
+
+  onRequestStart(controller: DispatchController, context: unknown): void {
+    if (!this.startAttempt((err) => controller.abort(err))) return
     this.#controller = controller
-    this.#phase = 'sending'
-    this.#uploadReported = false
-    super.onRequestStart(controller, context)
+    this.#handler.onRequestStart?.(controller, context)
   }
 
-  override onBodySent(chunk: unknown, ...rest: unknown[]): void {
-    this.#uploadReported = true
-    this.#sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as { length?: number } | null)?.length ?? 0
-    super.onBodySent(chunk, ...rest)
+  onBodySent(chunk: unknown, ...rest: unknown[]): void {
+    this.countSent(chunk)
+    ;(this.#handler.onBodySent as ((...a: unknown[]) => void) | undefined)?.(chunk, ...rest)
   }
 
-  override onRequestSent(): void {
-    if (this.#phase === 'sending') this.#phase = 'waiting for headers'
-    super.onRequestSent()
+  onRequestSent(): void {
+    this.requestWritten()
+    ;(this.#handler as { onRequestSent?: () => void }).onRequestSent?.()
   }
 
-  override onRequestUpgrade(controller: DispatchController, statusCode: number, headers: ParsedHeaders, socket: Duplex): void {
-    if (this.#settled) return
+  // undici calls this when the parser sees the first byte of the response.
+  onResponseStarted(): void {
+    this.heardBack = true
+    this.#handler.onResponseStarted?.()
+  }
+
+  onRequestUpgrade(controller: DispatchController, statusCode: number, headers: ParsedHeaders, socket: Duplex): void {
+    this.heardBack = true
+    if (this.settled) return
     // The connection now belongs to the caller; the budget covered getting it.
     this.settle()
-    super.onRequestUpgrade(controller, statusCode, headers, socket)
+    this.#handler.onRequestUpgrade?.(controller, statusCode, headers, socket)
   }
 
-  override onResponseStart(controller: DispatchController, statusCode: number, headers: ParsedHeaders, statusMessage?: string): void {
-    if (this.#settled) return
-    this.#phase = 'receiving body'
-    super.onResponseStart(controller, statusCode, headers, statusMessage)
+  onResponseStart(controller: DispatchController, statusCode: number, headers: ParsedHeaders, statusMessage?: string): void {
+    this.heardBack = true
+    if (this.settled) return
+    this.currentPhase = 'receiving body'
+    this.#handler.onResponseStart?.(controller, statusCode, headers, statusMessage)
   }
 
-  override onResponseData(controller: DispatchController, chunk: Buffer): void {
-    if (this.#settled) return
-    this.#received += chunk.length
-    super.onResponseData(controller, chunk)
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
+    if (this.settled) return
+    this.received += chunk.length
+    this.#handler.onResponseData?.(controller, chunk)
   }
 
-  override onResponseEnd(controller: DispatchController, trailers: ParsedHeaders): void {
-    if (this.#settled) return
+  onResponseEnd(controller: DispatchController, trailers: ParsedHeaders): void {
+    if (this.settled) return
     this.settle()
-    super.onResponseEnd(controller, trailers)
+    this.#handler.onResponseEnd?.(controller, trailers)
   }
 
-  override onResponseError(controller: MaybeController, err: Error): void {
-    if (this.#settled) return
-    this.settle()
-    super.onResponseError(controller, err)
+  onResponseError(controller: MaybeController, err: Error): void {
+    if (!this.attemptFailed(err)) this.#forwardError(controller, err)
   }
 }
 
@@ -211,28 +172,41 @@ function reject(handler: DispatchHandler, err: unknown): false {
 const standalone = {}
 
 /**
- * Deadline, throughput floor and in-flight listing in one handler per
- * request. The agent-wide values are defaults; a request overrides each with
- * its own `deadline` / `minThroughput` dispatch option (0 / false turn it
- * off for that request).
+ * Each request's watch settings: these defaults, overridden by the request's
+ * own `deadline` / `minThroughput` dispatch option (0 / false turn it off for
+ * that request). Throws for a bad request option.
  */
-export function watchInterceptor(options: WatchInterceptorOptions = {}): (dispatch: Dispatch) => Dispatch {
+export function watchSettings(options: WatchInterceptorOptions): (opts: Dispatcher.DispatchOptions) => WatchSettings {
   const fallbackDeadline = resolveDeadline(options.deadline, 'deadline')
   const fallbackFloor = resolveMinThroughput(options.minThroughput, 'minThroughput')
   const owner = options.owner ?? standalone
   const only = options.only
+  const retries = options.retry ?? 0
+  if (retries > 0) watchConnectionReuse()
+  return (opts) => ({
+    deadline: only === 'minThroughput' ? 0
+      : opts.deadline === undefined ? fallbackDeadline : resolveDeadline(opts.deadline, 'the request option deadline'),
+    floor: only === 'deadline' ? undefined
+      : opts.minThroughput === undefined ? fallbackFloor : resolveMinThroughput(opts.minThroughput, 'the request option minThroughput'),
+    owner,
+    retries: retries > 0 && retryEligible(opts) ? retries : 0,
+  })
+}
+
+/**
+ * Deadline, throughput floor and in-flight listing (and, for the agent, the
+ * stale-connection retry) in one handler per request.
+ */
+export function watchInterceptor(options: WatchInterceptorOptions = {}): (dispatch: Dispatch) => Dispatch {
+  const settingsFor = watchSettings(options)
   return (dispatch) => function stallguardWatch(opts, handler) {
-    let deadline: number
-    let floor: MinThroughput | undefined
+    let settings: WatchSettings
     try {
-      deadline = only === 'minThroughput' ? 0
-        : opts.deadline === undefined ? fallbackDeadline : resolveDeadline(opts.deadline, 'the request option deadline')
-      floor = only === 'deadline' ? undefined
-        : opts.minThroughput === undefined ? fallbackFloor : resolveMinThroughput(opts.minThroughput, 'the request option minThroughput')
+      settings = settingsFor(opts)
     } catch (err) {
       return reject(handler, err)
     }
-    const watched = new WatchHandler(handler, opts, deadline, floor, owner)
+    const watched = new WatchHandler(handler, opts, settings, dispatch)
     try {
       return dispatch(opts, watched)
     } catch (err) {
