@@ -87,13 +87,14 @@ class HttpRequestProbe implements RequestProbe, RequestTarget {
   #baseWritten = 0
   /** The response's header block, in bytes, once the headers are in (computed on first read). */
   #responseHeaderBytes: number | undefined
-  /** The request as the clock and the in-flight list see it (set right after construction). */
-  tracker: RequestTracker | undefined = undefined
+  /** The request as the clock and the in-flight list see it; the probe names the target too (read when printed). */
+  readonly tracker: RequestTracker
 
-  constructor(agent: object, req: http.ClientRequest, port: number) {
-    this.#agent = agent
+  constructor(req: http.ClientRequest, port: number, watch: RequestWatch) {
+    this.#agent = watch.owner
     this.#req = req
     this.port = port
+    this.tracker = new RequestTracker(this, this, watch)
   }
 
   // RequestTarget, as node:http parsed it.
@@ -179,9 +180,7 @@ type WatchedRequest = http.ClientRequest & { [kProbe]?: HttpRequestProbe }
  * request, and `once` with a closure cost two functions and a wrapper each.
  */
 export function watchRequest(req: http.ClientRequest, port: number, watch: RequestWatch): void {
-  const probe = new HttpRequestProbe(watch.owner, req, port)
-  // The probe names the target too: read from the request only when printed.
-  probe.tracker = new RequestTracker(probe, probe, watch)
+  const probe = new HttpRequestProbe(req, port, watch)
   probe.tracker.open()
   ;(req as WatchedRequest)[kProbe] = probe
   req.on('socket', onRequestSocket)
@@ -193,7 +192,7 @@ function onRequestSocket(this: WatchedRequest, socket: net.Socket): void {
 }
 
 function onRequestClose(this: WatchedRequest): void {
-  this[kProbe]?.tracker?.close()
+  this[kProbe]?.tracker.close()
 }
 
 function failResponse(req: http.ClientRequest, err: Error): void {

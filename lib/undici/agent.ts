@@ -6,7 +6,7 @@
 import { Agent, type Dispatcher } from 'undici'
 import { dispatchArgumentsError, reportDispatchError } from './dispatch-arguments'
 import { guardedFactory } from './pool-factory'
-import { watchInterceptor, watchSettings } from './watch-interceptor'
+import { watchSettings, watchWith } from './watch-interceptor'
 import type { Dispatch } from './forwarding-handler'
 import { coreSpeaksLegacy, toCoreHandler } from './undici7-compat'
 import { toHandlerApi, type Legacy } from './legacy-handler'
@@ -59,8 +59,8 @@ export class StallGuardAgent extends Agent {
     const watch = { deadline: deadlineMs, minThroughput, owner: this, retry: retries }
     const core = (opts: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean => super.dispatch(opts, handler)
     this.#health = health
-    this.#dispatch = watchInterceptor(watch)((opts, handler) => core(opts, toCoreHandler(handler)))
     this.#settingsFor = watchSettings(watch)
+    this.#dispatch = watchWith(this.#settingsFor)((opts, handler) => core(opts, toCoreHandler(handler)))
     this.#core = core
   }
 

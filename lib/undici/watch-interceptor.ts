@@ -198,7 +198,11 @@ export function watchSettings(options: WatchInterceptorOptions): (opts: Dispatch
  * stale-connection retry) in one handler per request.
  */
 export function watchInterceptor(options: WatchInterceptorOptions = {}): (dispatch: Dispatch) => Dispatch {
-  const settingsFor = watchSettings(options)
+  return watchWith(watchSettings(options))
+}
+
+/** watchInterceptor for settings already resolved (the agent resolves them once for both of its handler faces). */
+export function watchWith(settingsFor: (opts: Dispatcher.DispatchOptions) => WatchSettings): (dispatch: Dispatch) => Dispatch {
   return (dispatch) => function stallguardWatch(opts, handler) {
     let settings: WatchSettings
     try {
