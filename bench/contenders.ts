@@ -17,7 +17,7 @@ process.setSourceMapsEnabled(false)
 export interface Client {
   send(target: Target): Send
   close(): Promise<void>
-  /** Around each of this contender's slices: process-wide state only it may have on (install()). */
+  /** Process-wide state only this contender may have on (install()), switched on in the process that measures it. */
   enter?(): void
   leave?(): Promise<void>
 }
@@ -78,8 +78,8 @@ export const httpGroup: Contender[] = [
 /**
  * A plain http.Agent the application built, without and with install()'s
  * process-wide hooks (the case of an SDK's own agent under the preload).
- * install() is on only during this contender's slices, so the baseline's
- * requests never meet the hooks.
+ * install() is on only in the process that measures this contender, so the
+ * baseline's requests never meet the hooks.
  */
 const underInstall = (options: InstallOptions) => (maxSockets: number): Client => {
   const agent = new http.Agent({ keepAlive: true, maxSockets })
@@ -101,8 +101,21 @@ export const installGroup: Contender[] = [
 /** The HTTP/1.1 groups (the instruction counts and memory runs take their contenders by name from these). */
 export const groups = [undiciGroup, httpGroup, installGroup]
 
+/**
+ * `npm run bench -- --control`: each group's baseline runs a second time
+ * under this suffix, an A/A pair that shows how far two identical
+ * contenders' ratios stray on this machine.
+ */
+export const CONTROL_SUFFIX = ' (A/A control)'
+
+export function withControl(group: Contender[]): Contender[] {
+  const [baseline, ...rest] = group
+  return [baseline!, { ...baseline!, name: baseline!.name + CONTROL_SUFFIX }, ...rest]
+}
+
 export function byName(name: string): Contender {
-  const found = groups.flat().find((c) => c.name === name)
+  const plain = name.endsWith(CONTROL_SUFFIX) ? name.slice(0, -CONTROL_SUFFIX.length) : name
+  const found = [...groups, h2Group].flat().find((c) => c.name === plain)
   if (found === undefined) throw new Error(`unknown contender ${name}`)
   return found
 }

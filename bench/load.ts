@@ -65,10 +65,14 @@ export interface Target {
   scheme?: 'http' | 'https'
   path: string
   method?: 'GET' | 'POST'
-  /** request body for uploads */
-  body?: () => Iterable<Buffer> | AsyncIterable<Buffer>
-  /** bytes one upload carries: counted instead of the (tiny) response */
+  /** bytes one upload sends as its request body, counted instead of the (tiny) response */
   uploadBytes?: number
+}
+
+/** An upload's body, made per request (plain data in Target, so a Target can cross to a worker process). */
+export function* uploadBody(total: number): Generator<Buffer> {
+  const chunk = Buffer.alloc(64 * 1024, 'u')
+  for (let sent = 0; sent < total; sent += chunk.length) yield chunk
 }
 
 export function undiciSender(dispatcher: Dispatcher, target: Target): Send {
@@ -78,7 +82,7 @@ export function undiciSender(dispatcher: Dispatcher, target: Target): Send {
       origin,
       path: target.path,
       method: target.method ?? 'GET',
-      body: target.body?.() as Dispatcher.DispatchOptions['body'],
+      body: target.uploadBytes === undefined ? undefined : uploadBody(target.uploadBytes) as unknown as Dispatcher.DispatchOptions['body'],
     })
     let n = 0
     for await (const chunk of body) n += (chunk as Buffer).length
@@ -99,13 +103,12 @@ export function httpSender(agent: http.Agent, target: Target): Send {
         },
       )
       req.on('error', reject)
-      const body = target.body?.()
-      if (body === undefined) {
+      if (target.uploadBytes === undefined) {
         req.end()
         return
       }
       void (async () => {
-        for await (const chunk of body) {
+        for (const chunk of uploadBody(target.uploadBytes!)) {
           if (!req.write(chunk)) await new Promise((r) => req.once('drain', r))
         }
         req.end()

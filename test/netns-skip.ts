@@ -2,13 +2,14 @@
 // as skipped with the reason — never as passed. Run a fault test file with a
 // PATH that has a shell and nothing else and read its TAP output.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, symlinkSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 
 t.test('without unshare/nft the fault tests report a visible skip', async (t) => {
   const bin = mkdtempSync(join(tmpdir(), 'stallguard-path-'))
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }))
   symlinkSync('/bin/sh', join(bin, 'sh'))
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: bin }
   delete env.STALLGUARD_TEST_NETNS

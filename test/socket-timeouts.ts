@@ -2,7 +2,7 @@
 // what getsockopt reads back, on TCP and TLS, IPv4 and IPv6, before and after
 // connect, and after Node resets keepalive behind our back.
 import { once } from 'node:events'
-import { openSync, closeSync, mkdtempSync } from 'node:fs'
+import { openSync, closeSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -187,8 +187,16 @@ for (const host of ['127.0.0.1', '::1']) {
   })
 }
 
+// A fresh directory per Unix socket, removed when the test ends (teardowns
+// run last-registered first, so after the server and client have closed).
+function unixSocketPath (t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stallguard-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return join(dir, 'sock')
+}
+
 t.test('Unix-domain sockets are skipped, not errors', async (t) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'stallguard-')), 'sock')
+  const path = unixSocketPath(t)
   const server = net.createServer().listen(path)
   await once(server, 'listening')
   t.teardown(() => server.close())
@@ -239,7 +247,7 @@ t.test('native errors carry code, errno, syscall and the option', async (t) => {
   t.throws(() => binding.tcpInfo(file), { code: 'ENOTSOCK', syscall: 'getsockopt', option: 'TCP_INFO' })
   t.throws(() => (binding.setTimeouts as (...a: unknown[]) => void)('1'), { name: 'TypeError', message: /fd must be a number/ })
 
-  const path = join(mkdtempSync(join(tmpdir(), 'stallguard-')), 'sock')
+  const path = unixSocketPath(t)
   const server = net.createServer().listen(path)
   await once(server, 'listening')
   t.teardown(() => server.close())

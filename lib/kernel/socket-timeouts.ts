@@ -34,8 +34,10 @@ interface SocketState extends RememberedPeer {
   allAttempt: number
   /** See ApplyOptions.owned. */
   owned: boolean
-  /** True while a 'connect' listener is waiting to apply them. */
+  /** True while the 'connect' listener is waiting to apply them. */
   waiting: boolean
+  /** Our connect-time listeners are on this socket (they stay; `waiting` says whether they act). */
+  listening: boolean
   /** Node's own setKeepAlive, used by the fallback and by our re-apply wrapper. */
   nodeSetKeepAlive: net.Socket['setKeepAlive']
   /** Node's own destroy, behind the one that names kernel timeouts. */
@@ -208,47 +210,59 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   // written again at 'connect', because Node re-applies its own keepalive
   // just before emitting it; prepending runs us after that and before
   // anyone else's listener.
-  if (!state.waiting) {
-    state.waiting = true
-    const onAttempt = (address: string, port: number, family?: number): void => {
-      // A Unix-domain socket announces its path as an attempt too (no family):
-      // it has no TCP options, and is never counted as a TCP attempt.
-      if (family !== 4 && family !== 6) return
-      const attempt = ++state.attempts
-      // The last attempt is the one that connects; remembered for error messages.
-      state.peerAddress = address
-      state.peerPort = port
-      process.nextTick(() => {
-        if (!guarded.connecting || guarded.destroyed || fdOf(guarded) < 0 || attempt !== state.attempts) return
-        try {
-          if (state.owned) {
-            writeToKernel(guarded, state)
-            state.allAttempt = attempt
-          } else {
-            writeUserTimeout(guarded, state)
-          }
-        } catch (err) {
-          guarded.destroy(err as Error)
-        }
-      })
+  state.waiting = true
+  // Shared listeners that read the socket's state (no closures per
+  // connection), attached once per socket: after 'connect' or 'close' they
+  // find `waiting` false and do nothing.
+  if (!state.listening) {
+    state.listening = true
+    guarded.on('connectionAttempt', onConnectionAttempt)
+    guarded.on('close', stopWaiting)
+    guarded.prependListener('connect', onConnect)
+  }
+}
+
+function onConnectionAttempt(this: GuardedSocket, address: string, port: number, family?: number): void {
+  const state = this[kState]!
+  // A Unix-domain socket announces its path as an attempt too (no family):
+  // it has no TCP options, and is never counted as a TCP attempt.
+  if (!state.waiting || (family !== 4 && family !== 6)) return
+  const attempt = ++state.attempts
+  // The last attempt is the one that connects; remembered for error messages.
+  state.peerAddress = address
+  state.peerPort = port
+  process.nextTick(writeForAttempt, this, state, attempt)
+}
+
+/** One tick after Node announced the attempt: its descriptor exists and the SYN is on its way. */
+function writeForAttempt(socket: GuardedSocket, state: SocketState, attempt: number): void {
+  if (!socket.connecting || socket.destroyed || fdOf(socket) < 0 || attempt !== state.attempts) return
+  try {
+    if (state.owned) {
+      writeToKernel(socket, state)
+      state.allAttempt = attempt
+    } else {
+      writeUserTimeout(socket, state)
     }
-    guarded.on('connectionAttempt', onAttempt)
-    const settle = (): void => {
-      state.waiting = false
-      guarded.off('connectionAttempt', onAttempt)
-      guarded.off('close', settle)
-    }
-    guarded.once('close', settle)
-    guarded.prependOnceListener('connect', () => {
-      settle()
-      // Written while this very descriptor was connecting, and Node holds no keepalive to re-apply.
-      if (state.allAttempt !== 0 && state.allAttempt === state.attempts && !state.nodeReapplies) return
-      try {
-        writeTimeouts(guarded, state)
-      } catch (err) {
-        guarded.destroy(err as Error)
-      }
-    })
+  } catch (err) {
+    socket.destroy(err as Error)
+  }
+}
+
+function stopWaiting(this: GuardedSocket): void {
+  this[kState]!.waiting = false
+}
+
+function onConnect(this: GuardedSocket): void {
+  const state = this[kState]!
+  if (!state.waiting) return
+  state.waiting = false
+  // Written while this very descriptor was connecting, and Node holds no keepalive to re-apply.
+  if (state.allAttempt !== 0 && state.allAttempt === state.attempts && !state.nodeReapplies) return
+  try {
+    writeTimeouts(this, state)
+  } catch (err) {
+    this.destroy(err as Error)
   }
 }
 
@@ -262,6 +276,7 @@ function guard(socket: GuardedSocket, timeouts: ResolvedTcpTimeouts, owned: bool
     allAttempt: 0,
     owned,
     waiting: false,
+    listening: false,
     nodeSetKeepAlive: socket.setKeepAlive,
     nodeDestroy: socket.destroy,
     viaNode: false,

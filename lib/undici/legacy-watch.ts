@@ -53,7 +53,11 @@ export class LegacyWatch extends WatchedRequest {
   }
 
   onConnect(abort: Abort, context?: unknown): void {
-    if (!this.startAttempt(abort)) return
+    const start = this.startAttempt()
+    if (start !== true) {
+      if (start !== false) abort(start)
+      return
+    }
     this.#abort = abort
     this.#paused = false
     this.#caller.onConnect?.(abort, context)

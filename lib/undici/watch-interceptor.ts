@@ -108,7 +108,11 @@ class WatchHandler extends WatchedRequest {
   }
 
   onRequestStart(controller: DispatchController, context: unknown): void {
-    if (!this.startAttempt((err) => controller.abort(err))) return
+    const start = this.startAttempt()
+    if (start !== true) {
+      if (start !== false) controller.abort(start)
+      return
+    }
     this.#controller = controller
     this.#handler.onRequestStart?.(controller, context)
   }
@@ -183,14 +187,24 @@ export function watchSettings(options: WatchInterceptorOptions): (opts: Dispatch
   const only = options.only
   const retries = options.retry ?? 0
   if (retries > 0) watchConnectionReuse()
-  return (opts) => ({
-    deadline: only === 'minThroughput' ? 0
-      : opts.deadline === undefined ? fallbackDeadline : resolveDeadline(opts.deadline, 'the request option deadline'),
-    floor: only === 'deadline' ? undefined
-      : opts.minThroughput === undefined ? fallbackFloor : resolveMinThroughput(opts.minThroughput, 'the request option minThroughput'),
-    owner,
-    retries: retries > 0 && retryEligible(opts) ? retries : 0,
-  })
+  const deadline = only === 'minThroughput' ? 0 : fallbackDeadline
+  const floor = only === 'deadline' ? undefined : fallbackFloor
+  // Most requests carry no option of their own: they share one of these two
+  // objects (read-only by type) instead of allocating settings per request.
+  const plain: WatchSettings = { deadline, floor, owner, retries: 0 }
+  const retried: WatchSettings = { deadline, floor, owner, retries }
+  return (opts) => {
+    const retriesHere = retries > 0 && retryEligible(opts) ? retries : 0
+    if (opts.deadline === undefined && opts.minThroughput === undefined) return retriesHere > 0 ? retried : plain
+    return {
+      deadline: only === 'minThroughput' || opts.deadline === undefined ? deadline
+        : resolveDeadline(opts.deadline, 'the request option deadline'),
+      floor: only === 'deadline' || opts.minThroughput === undefined ? floor
+        : resolveMinThroughput(opts.minThroughput, 'the request option minThroughput'),
+      owner,
+      retries: retriesHere,
+    }
+  }
 }
 
 /**

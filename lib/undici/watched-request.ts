@@ -48,15 +48,15 @@ function bodyWaitsForCaller(body: unknown): boolean {
   return stream.readableLength === 0 && stream.readableFlowing === true && stream.readableEnded !== true
 }
 
-/** How a request is watched and retried (resolved per request by its front door). */
+/** How a request is watched and retried (resolved per request by its front door; shared between requests, never changed). */
 export interface WatchSettings {
   /** Total budget, ms; 0 = none. */
-  deadline: number
-  floor: MinThroughput | undefined
+  readonly deadline: number
+  readonly floor: MinThroughput | undefined
   /** Whose request it is, for `agent.inflight()`. */
-  owner: object
+  readonly owner: object
   /** Retries left for a stale-connection failure (0 when the request is not eligible). */
-  retries: number
+  readonly retries: number
 }
 
 export abstract class WatchedRequest implements RequestProbe, ConnectionProbe {
@@ -122,12 +122,14 @@ export abstract class WatchedRequest implements RequestProbe, ConnectionProbe {
     this.reportError(err)
   }
 
-  /** Called as an attempt starts: false when the request already ended (the attempt is aborted or ignored). */
-  protected startAttempt(abort: (err: Error) => void): boolean {
-    if (this.expired !== undefined) {
-      abort(this.expired)
-      return false
-    }
+  /**
+   * Called as an attempt starts. Returns the error to abort it with when the
+   * watch already failed the request, false when the request ended otherwise
+   * (the attempt is ignored), true when it goes ahead. (A result, not an
+   * abort callback: no closure per attempt.)
+   */
+  protected startAttempt(): Error | boolean {
+    if (this.expired !== undefined) return this.expired
     if (this.settled) return false
     this.currentPhase = 'sending'
     this.uploadReported = false
