@@ -10,16 +10,19 @@
 // a burst of extra instructions (GC or JIT work landing in one run and not
 // the other), so each count is the fewest over REPS runs. Kernel work (TCP,
 // setsockopt) is not counted: this prices the JavaScript on the request path.
+// With --keep the table also splits each count into JIT compile, GC and the
+// rest (see callgrind-split.ts for why the rest is the number to compare).
 //
-//   npm run bench:instructions [-- --reps=3 --only=<text>[,<text>] --path=/close --connections=1]
+//   npm run bench:instructions [-- --reps=3 --only=<text>[,<text>] --path=/close --connections=1 --keep=<dir>]
 //   node --import tsx bench/instructions.ts     (any Node: the one running it)
 //
 // Prints a table and writes bench/INSTRUCTIONS.<node major>-undici<major>.md.
 // Needs valgrind (Debian package valgrind).
 import { fork, spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
+import { splitCallgrind, type Split } from './callgrind-split'
 import { byName, groups } from './contenders'
 import { driveCount } from './load'
 
@@ -43,6 +46,11 @@ const PATH = arg('path') ?? '/small'
 // order every run, which took the spread between identical runs from ±25 % to
 // about ±1 % (min of 3: within 0.5 %). `--v8=` runs without.
 const V8 = (arg('v8') ?? '--single-threaded').split(',').filter(Boolean)
+// `--keep=<dir>`: keep each run's callgrind file there (callgrind.<contender>.<pid>,
+// for callgrind_annotate) and add columns that set apart what V8's optimizing
+// compiler and garbage collector did inside the window (callgrind-split.ts):
+// "the rest" is the steadier price of the request path.
+const KEEP = arg('keep')
 
 /** Child mode: warm up, then wait for the parent to switch counting on, run `count` requests, report, exit when told. */
 async function child([name, port, warm, count, path, connections]: string[]): Promise<void> {
@@ -76,10 +84,18 @@ function instrument(pid: number, on: boolean): void {
  * makes those run several times faster) and switched on and off around the
  * measured requests.
  */
-function countInstructions(args: string[]): Promise<number> {
+interface Counted {
+  total: number
+  /** The callgrind file, with --keep. */
+  file: string | undefined
+}
+
+function countInstructions(args: string[]): Promise<Counted> {
+  const stem = KEEP === undefined ? undefined : join(KEEP, `callgrind.${args[0]!.replace(/[^\w.+-]+/g, '_')}`)
+  const out = stem === undefined ? '/dev/null' : `${stem}.%p`
   return new Promise((resolve, reject) => {
     const proc = spawn('valgrind', [
-      '--tool=callgrind', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
+      '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`,
       process.execPath, ...V8, '--import', 'tsx', __filename, '--child', ...args,
     ], { stdio: ['pipe', 'pipe', 'pipe'] })
     let err = ''
@@ -97,7 +113,7 @@ function countInstructions(args: string[]): Promise<number> {
     proc.on('exit', (code) => {
       const refs = /Collected\s*:\s*(\d+)/.exec(err) ?? /I\s+refs:\s+([\d,]+)/.exec(err)
       if (code !== 0 || !refs) return reject(new Error(`callgrind run ${args.join(' ')} failed (exit ${code}):\n${err.slice(-2000)}`))
-      resolve(Number(refs[1]!.replaceAll(',', '')))
+      resolve({ total: Number(refs[1]!.replaceAll(',', '')), file: stem === undefined ? undefined : `${stem}.${proc.pid}` })
     })
   })
 }
@@ -117,6 +133,7 @@ async function pooled<T>(jobs: Array<() => Promise<T>>, limit: number): Promise<
 }
 
 async function main(): Promise<void> {
+  if (KEEP !== undefined) mkdirSync(KEEP, { recursive: true })
   if (spawnSync('valgrind', ['--version']).status !== 0) {
     console.error('bench:instructions needs valgrind (apt-get install -y valgrind)')
     process.exit(1)
@@ -127,30 +144,47 @@ async function main(): Promise<void> {
     .filter((name) => only === undefined || only.split(',').some((o) => name.includes(o)) || groups.some((g) => g[0]!.name === name))
   const runs = contenders.flatMap((contender) =>
     [N1, N2].flatMap((n) => Array.from({ length: REPS }, () => ({ contender, n }))))
-  const counts = await pooled(runs.map(({ contender, n }) => () => n === 0 ? Promise.resolve(0) :
-    countInstructions([contender, String(port), String(WARM), String(n), PATH, String(CONNECTIONS)]).then((total) => {
-      console.error(`  ${contender} · ${n} requests: ${total.toLocaleString('en-US')} instructions`)
-      return total
+  const counted = await pooled(runs.map(({ contender, n }) => () => n === 0 ? Promise.resolve({ total: 0, file: undefined }) :
+    countInstructions([contender, String(port), String(WARM), String(n), PATH, String(CONNECTIONS)]).then((c) => {
+      console.error(`  ${contender} · ${n} requests: ${c.total.toLocaleString('en-US')} instructions`)
+      return c
     })), Number(arg('jobs') ?? Math.max(1, os.cpus().length)))
   server.kill()
+  const zero: Split = { compile: 0, gc: 0, rest: 0 }
+  const splits = counted.map((c) => (c.file === undefined ? zero : splitCallgrind(c.file)))
 
-  const fewest = (contender: string, n: number): number =>
-    Math.min(...runs.flatMap((r, i) => (r.contender === contender && r.n === n ? [counts[i]!] : [])))
-  const perRequest = new Map(contenders.map((c) => [c, (fewest(c, N2) - fewest(c, N1)) / (N2 - N1)]))
+  const fewest = (contender: string, n: number, of: (i: number) => number): number =>
+    Math.min(...runs.flatMap((r, i) => (r.contender === contender && r.n === n ? [of(i)] : [])))
+  const per = (contender: string, of: (i: number) => number): number =>
+    (fewest(contender, N2, of) - fewest(contender, N1, of)) / (N2 - N1)
+  const perRequest = new Map(contenders.map((c) => [c, per(c, (i) => counted[i]!.total)]))
+  // Each part is the fewest over the runs on its own: a lump of compile or GC in one run does not pick the run.
+  const parts = new Map(contenders.map((c) => [c, {
+    compile: per(c, (i) => splits[i]!.compile), gc: per(c, (i) => splits[i]!.gc), rest: per(c, (i) => splits[i]!.rest),
+  }]))
   const undici = require('undici/package.json').version as string
-  const lines = ['| contender | instructions / request | ratio |', '|---|---:|---:|']
+  const k = (value: number): string => Math.round(value).toLocaleString('en-US')
+  const lines = KEEP === undefined
+    ? ['| contender | instructions / request | ratio |', '|---|---:|---:|']
+    : ['| contender | instructions / request | ratio | JIT compile | GC | the rest | ratio of the rest |', '|---|---:|---:|---:|---:|---:|---:|']
   for (const contender of contenders) {
     const base = groups.find((g) => g.some((c) => c.name === contender))![0]!.name
     const value = perRequest.get(contender)!
-    lines.push(`| ${contender} | ${Math.round(value).toLocaleString('en-US')} | ` +
-      `${contender === base ? '(baseline)' : (value / perRequest.get(base)!).toFixed(3)} |`)
+    const ratio = (a: number, b: number): string => (contender === base ? '(baseline)' : (a / b).toFixed(3))
+    let line = `| ${contender} | ${k(value)} | ${ratio(value, perRequest.get(base)!)} |`
+    if (KEEP !== undefined) {
+      const p = parts.get(contender)!
+      line += ` ${k(p.compile)} | ${k(p.gc)} | ${k(p.rest)} | ${ratio(p.rest, parts.get(base)!.rest)} |`
+    }
+    lines.push(line)
   }
   const report = [
     `Node ${process.version}, undici ${undici}, ` +
       (PATH === '/close' ? `a new connection per request (${CONNECTIONS} at a time), ` : `GET ${PATH} over ${CONNECTIONS} keep-alive connections, `) +
       `V8 flags ${V8.join(' ') || 'none'}, ` +
       `${new Date().toISOString().slice(0, 10)}: runs of ${N1} and ${N2} requests after ${WARM} warm-up ` +
-      `(fewest of ${REPS}), difference / ${N2 - N1}.`,
+      `(fewest of ${REPS}), difference / ${N2 - N1}.` +
+      (KEEP === undefined ? '' : ' JIT compile, GC and the rest: callgrind\'s counts by function (bench/callgrind-split.ts), each the fewest over the runs.'),
     '',
     lines.join('\n'),
     '',

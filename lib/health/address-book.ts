@@ -59,11 +59,21 @@ export interface DownAddress {
 
 const keyOf = (address: string, port: number): string => `${address}\0${port}`
 
+/** The address and port a socket is attempting (the socket's tracker, read when an address goes down). */
+export interface Attempt {
+  readonly address: string | undefined
+  readonly port: number
+}
+
 export class AddressBook {
   readonly #rule: ResolvedAddressHealth
   readonly #entries = new Map<string, Entry>()
-  /** Sockets connecting right now, by the address they are attempting: condemned with it. */
-  readonly #connecting = new Map<string, Set<net.Socket>>()
+  /**
+   * Sockets connecting right now and what they attempt: condemned with the
+   * address. Keyed by socket (no key string or set per connection); scanned
+   * only when an address goes down, and only connects in flight are here.
+   */
+  readonly #connecting = new Map<net.Socket, Attempt>()
   /** Rotates the starting address among healthy ones, so new connections spread. */
   #turn = 0
 
@@ -78,6 +88,8 @@ export class AddressBook {
    * becomes the probe.
    */
   refusal(address: string, port: number): AddressDownError | undefined {
+    // A healthy pool keeps the book empty: no key to build.
+    if (this.#entries.size === 0) return undefined
     const entry = this.#entries.get(keyOf(address, port))
     if (entry === undefined || entry.state === 'up') return undefined
     if (entry.state === 'down' && performance.now() >= entry.retryAt) {
@@ -167,19 +179,10 @@ export class AddressBook {
     if (how.connecting || entry.streak >= STREAK) this.#down(entry, error, how.reason)
   }
 
-  /** A socket attempts `address:port` (Node's 'connectionAttempt'); `null` address: it stopped attempting. */
-  attempting(socket: net.Socket, previous: string | undefined, address: string | undefined, port: number): string | undefined {
-    if (previous !== undefined) {
-      const set = this.#connecting.get(previous)
-      set?.delete(socket)
-      if (set?.size === 0) this.#connecting.delete(previous)
-    }
-    if (address === undefined) return undefined
-    const key = keyOf(address, port)
-    let set = this.#connecting.get(key)
-    if (set === undefined) this.#connecting.set(key, set = new Set())
-    set.add(socket)
-    return key
+  /** A socket attempts an address (Node's 'connectionAttempt'), or stopped attempting (`undefined`). */
+  attempting(socket: net.Socket, attempt: Attempt | undefined): void {
+    if (attempt === undefined) this.#connecting.delete(socket)
+    else this.#connecting.set(socket, attempt)
   }
 
   /** Addresses that are down or being probed, for agent.downAddresses() and the dump. */
@@ -240,9 +243,8 @@ export class AddressBook {
    * addresses to try (Node's happy eyeballs moves on by itself).
    */
   #condemnConnecting(entry: Entry): void {
-    const set = this.#connecting.get(keyOf(entry.address, entry.port))
-    if (set === undefined) return
-    for (const socket of [...set]) {
+    for (const [socket, attempt] of [...this.#connecting]) {
+      if (attempt.address !== entry.address || attempt.port !== entry.port) continue
       const attempted = (socket as { autoSelectFamilyAttemptedAddresses?: unknown }).autoSelectFamilyAttemptedAddresses
       if (attempted === undefined && socket.connecting) socket.destroy(this.#error(entry))
     }

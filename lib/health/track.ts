@@ -3,7 +3,7 @@
 // connect-time events and its 'close' — nothing on the request path.
 import net from 'node:net'
 import { AddressDownError, KernelTimeoutError } from '../errors'
-import { STREAK, type AddressBook } from './address-book'
+import { STREAK, type AddressBook, type Attempt } from './address-book'
 
 /** ETIMEDOUT from the kernel (ours named, or the system's own SYN/retransmission limit), not a refusal of ours. */
 function kernelTimeout(err: unknown): boolean {
@@ -24,13 +24,14 @@ function reasonOf(err: Error | null | undefined, connecting: boolean): string {
 }
 
 /** What one socket has told the book so far. */
-class Tracked {
-  /** The address book's key for the address this socket is attempting now. */
-  attempt: string | undefined = undefined
+class Tracked implements Attempt {
+  /** The address attempted last (the one that connects: Node tries one at a time), then the connected one. */
   address: string | undefined = undefined
   connected = false
   /** This socket's failure is already in the book (happy eyeballs reported the attempt). */
   reported = false
+  /** Node tries several addresses on this socket: the per-attempt listeners are on. */
+  multiple = false
   constructor(readonly book: AddressBook, readonly port: number) {}
 }
 
@@ -47,8 +48,6 @@ export function trackSocket(book: AddressBook, socket: unknown, port: number): v
   if (!(socket instanceof net.Socket) || (socket as Partial<TrackedSocket>)[kTracked] !== undefined) return
   ;(socket as TrackedSocket)[kTracked] = new Tracked(book, port)
   socket.on('connectionAttempt', onAttempt)
-  socket.on('connectionAttemptTimeout', onAttemptTimeout)
-  socket.on('connectionAttemptFailed', onAttemptFailed)
   // 'connect' and 'close' come once per connection: `on`, not `once` (no wrapper per socket).
   socket.on('connect', onConnect)
   socket.on('close', onClose)
@@ -56,9 +55,18 @@ export function trackSocket(book: AddressBook, socket: unknown, port: number): v
 
 function onAttempt(this: TrackedSocket, ip: string): void {
   const t = this[kTracked]
+  // Node reports a failed or timed-out attempt separately only when it
+  // tries several addresses (happy eyeballs, which sets this list before
+  // its first attempt); a single attempt's failure reaches 'close'. So
+  // these two listeners go only on sockets that can use them.
+  if (!t.multiple && (this as { autoSelectFamilyAttemptedAddresses?: unknown }).autoSelectFamilyAttemptedAddresses !== undefined) {
+    t.multiple = true
+    this.on('connectionAttemptTimeout', onAttemptTimeout)
+    this.on('connectionAttemptFailed', onAttemptFailed)
+  }
   t.address = ip
   t.reported = false
-  t.attempt = t.book.attempting(this, t.attempt, ip, t.port)
+  t.book.attempting(this, t)
 }
 
 // Happy eyeballs gave up on one address and tries the next: a probe that
@@ -83,14 +91,17 @@ function onConnect(this: TrackedSocket): void {
   const t = this[kTracked]
   t.connected = true
   t.reported = false
-  t.attempt = t.book.attempting(this, t.attempt, undefined, t.port)
-  t.address = this.remoteAddress ?? t.address
+  t.book.attempting(this, undefined)
+  // The attempt Node announced last is the one that connected (happy eyeballs
+  // closes an attempt before it starts the next): no getpeername syscall
+  // (~2 µs) unless the socket was tracked after its attempt began.
+  t.address ??= this.remoteAddress
   if (t.address !== undefined) t.book.connected(t.address, t.port)
 }
 
 function onClose(this: TrackedSocket): void {
   const t = this[kTracked]
-  t.attempt = t.book.attempting(this, t.attempt, undefined, t.port)
+  t.book.attempting(this, undefined)
   const err = this.errored
   if (t.address === undefined || t.reported || err instanceof AddressDownError) return
   if (!t.connected) {

@@ -9,7 +9,7 @@ import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { HTTP_AGENT_KEYS, requestDeadline, requestMinThroughput, splitOptions, type StallGuardOptions } from '../options'
-import { forwardSocketErrors, watchRequest } from './request-guard'
+import { forwardSocketErrors, watchRequest, type RequestWatch } from './request-guard'
 import { applyResolvedTimeouts, capabilities } from '../kernel/socket-timeouts'
 import type { ResolvedTcpTimeouts } from '../kernel/tcp-options'
 import { listInflight, type InflightRequest } from '../watch/inflight'
@@ -71,6 +71,8 @@ interface Guard {
   ownsKeepAlive: boolean
   /** The agent's address book; undefined = address health off. */
   health: AddressBook | undefined
+  /** The agent's own watch, shared by every request without a deadline/minThroughput option (made on first use: it names the agent). */
+  shared: RequestWatch | undefined
 }
 
 type ConnectionCallback = (err: Error | null, stream: Duplex) => void
@@ -91,7 +93,7 @@ function configure<T extends http.AgentOptions>(
   }
   const ownsKeepAlive = resolved !== undefined && resolved.keepAlive && capabilities().native
   const health = addressHealth === undefined ? undefined : new AddressBook(addressHealth)
-  return { guard: { tcp: resolved, deadline, minThroughput, ownsKeepAlive, health }, agentOptions }
+  return { guard: { tcp: resolved, deadline, minThroughput, ownsKeepAlive, health, shared: undefined }, agentOptions }
 }
 
 /**
@@ -252,12 +254,19 @@ function addGuarded(
     ? (options as { deadline?: unknown; minThroughput?: unknown; port?: unknown })
     : {}
   // Validate before the agent opens anything for this request; the error
-  // surfaces from http.request() like Node's own option errors.
-  const deadline = requestDeadline(own.deadline, guard.deadline, 'options.deadline')
-  const floor = requestMinThroughput(own.minThroughput, guard.minThroughput, 'options.minThroughput')
+  // surfaces from http.request() like Node's own option errors. Most
+  // requests bring neither option: they share the agent's watch (the
+  // tracker copies what it reads) instead of allocating one each.
+  const watch = own.deadline === undefined && own.minThroughput === undefined
+    ? guard.shared ??= { deadline: guard.deadline, floor: guard.minThroughput, owner: agent }
+    : {
+      deadline: requestDeadline(own.deadline, guard.deadline, 'options.deadline'),
+      floor: requestMinThroughput(own.minThroughput, guard.minThroughput, 'options.minThroughput'),
+      owner: agent,
+    }
   const port = Number(own.port) || (agent as unknown as { defaultPort: number }).defaultPort
   // Listed in flight from the moment the agent accepts it (queued included).
-  watchRequest(req, port, { deadline, floor, owner: agent })
+  watchRequest(req, port, watch)
   // Node passes (req, options); arguments also carries the pre-0.11
   // (req, host, port, localAddress) form through untouched.
   base.apply(agent, args as unknown as Parameters<AddRequest>)

@@ -63,12 +63,12 @@ function headerBlockBytes(res: http.IncomingMessage): number {
   return bytes
 }
 
-/** What the agent resolved for one request. */
+/** What the agent resolved for one request (shared between requests, never changed). */
 export interface RequestWatch {
-  deadline: number
-  floor: MinThroughput | undefined
+  readonly deadline: number
+  readonly floor: MinThroughput | undefined
   /** The agent, for agent.inflight(); any object naming the owner for a request without one. */
-  owner: object
+  readonly owner: object
 }
 
 /**

@@ -71,9 +71,10 @@ async function serve(t: Test, addresses: string[], delayMs: number, closeEvery =
   return served
 }
 
-/** A resolver for the test names: `multi.test` → all four, `single.test` → 127.0.0.4. */
+/** A resolver for the test names: `multi.test` → all four, `single.test` → 127.0.0.4, `pair.test` → 127.0.0.2 then .4. */
 function lookup(hostname: string, options: { all?: boolean }, cb: (...args: unknown[]) => void): void {
-  const list = hostname === 'multi.test' ? ADDRESSES : hostname === 'single.test' ? ['127.0.0.4'] : []
+  const list = hostname === 'multi.test' ? ADDRESSES : hostname === 'single.test' ? ['127.0.0.4']
+    : hostname === 'pair.test' ? ['127.0.0.2', '127.0.0.4'] : []
   const answers = list.map((address) => ({ address, family: 4 }))
   setImmediate(() => {
     if (answers.length === 0) cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }))
@@ -155,6 +156,34 @@ if (enterNetns(t, __filename)) {
     t.ok(refused >= 200 - 16, `requests behind the first wave were refused without a SYN (${refused})`)
     t.ok(synsCounted() <= 16 * 2, `SYNs sent to the dark address: ${synsCounted()} (16 connections, retransmissions counted)`)
     t.equal(agent.downAddresses().length, 1, 'agent.downAddresses() lists it')
+  })
+
+  t.test('happy eyeballs: an address whose attempt timed out is tried last from then on', async (t) => {
+    // Node reports such an attempt only through 'connectionAttemptTimeout'
+    // (the socket then connects to the next address): the book must hear
+    // it, or the dark address keeps leading every other connection.
+    await serve(t, ['127.0.0.4'], 0, 1)
+    const agent = new StallGuardHttpAgent({
+      maxSockets: 1, tcp: SHORT_TCP, lookup, autoSelectFamily: true, autoSelectFamilyAttemptTimeout: 100,
+    } as ConstructorParameters<typeof StallGuardHttpAgent>[0])
+    t.teardown(() => agent.destroy())
+    blackHole('127.0.0.2')
+    const sockets = new Set<net.Socket>()
+    for (let i = 0; i < 12; i++) {
+      await new Promise<void>((resolve, reject) => {
+        http.get('http://pair.test:18080/x', { agent }, (res) => {
+          sockets.add(res.socket)
+          res.resume()
+          res.on('end', resolve)
+        }).on('error', reject)
+      })
+    }
+    t.equal(sockets.size, 12, 'every request had a new connection (the server closes each)')
+    // The rotation may put 127.0.0.2 first once more before its first
+    // timeout is in the book; without the book hearing it, half of the 12
+    // connections would lead with it.
+    t.ok(synsCounted() <= 2, `SYNs to the dark address: ${synsCounted()} (12 connections)`)
+    t.same(agent.downAddresses(), [], 'one unanswered attempt demotes the address, it does not condemn it')
   })
 
   t.test('undici: four addresses, one black-holed mid-run: ≥ 99 % succeed, few probe SYNs, back after the cool-down', async (t) => {
