@@ -23,9 +23,16 @@ const GC = new RegExp([
   'Scaveng', 'Marking', 'MarkCompact', 'Sweep', 'Evacuat', 'heap::base', 'IteratePointers', 'BodyDescriptor',
   'Pretenuring', 'Heap::', 'LiveObject', 'RememberedSet', 'ShouldBePromoted', 'SizeFromMap', 'StringTableCleaner',
   'RecordMigrated', 'IterateObjectCache', 'MinorGC', 'ClearNonLive', 'WeakObjects', 'Worklist', 'MemoryChunk',
-  'PagedSpace', 'NewSpace', 'SemiSpace', 'GCTracer', 'RelocIterator', 'FlushedBytecode', 'Visitor',
+  'PagedSpace', 'NewSpace', 'SemiSpace', 'GCTracer', 'RelocIterator', 'FlushedBytecode', 'Visitor', 'RecordWrite',
 ].join('|'))
 const COMPILE = /v8::internal::(compiler|maglev)::/
+
+/** Which part of the split a function (callgrind's `file:function` name) belongs to. */
+export function kindOf(fn: string): keyof Split {
+  if (COMPILE.test(fn)) return 'compile'
+  if (GC.test(fn)) return 'gc'
+  return 'rest'
+}
 
 export function splitCallgrind(file: string): Split {
   const r = spawnSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 })
@@ -35,11 +42,7 @@ export function splitCallgrind(file: string): Split {
     // "  1,234,567 ( 1.23%)  file:function [object]"
     const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)$/.exec(line)
     if (!m || line.includes('PROGRAM TOTALS')) continue
-    const count = Number(m[1]!.replaceAll(',', ''))
-    const fn = m[2]!
-    if (COMPILE.test(fn)) split.compile += count
-    else if (GC.test(fn)) split.gc += count
-    else split.rest += count
+    split[kindOf(m[2]!)] += Number(m[1]!.replaceAll(',', ''))
   }
   return split
 }

@@ -83,6 +83,30 @@ for (const host of ['127.0.0.1', '::1']) {
       t.same(readSocketTimeouts(socket), EXPECTED)
     })
 
+    t.test('a socket that connects again after close is protected again', async (t) => {
+      // Node lets a closed net.Socket connect() again: the listeners put on
+      // at the first attempt stay and serve the second.
+      const refusing = net.createServer()
+      refusing.listen(0, host)
+      await once(refusing, 'listening')
+      const closedPort = (refusing.address() as net.AddressInfo).port
+      await new Promise<void>((resolve) => refusing.close(() => resolve()))
+      const socket = net.connect(closedPort, host)
+      t.teardown(() => socket.destroy())
+      applySocketTimeouts(socket, ASKED)
+      const [err] = await once(socket, 'error') as [NodeJS.ErrnoException]
+      t.equal(err.code, 'ECONNREFUSED')
+      await once(socket, 'close')
+      socket.connect(port, host)
+      await once(socket, 'connect')
+      t.same(readSocketTimeouts(socket), EXPECTED, 'after a refused attempt')
+      socket.destroy()
+      await once(socket, 'close')
+      socket.connect(port, host)
+      await once(socket, 'connect')
+      t.same(readSocketTimeouts(socket), EXPECTED, 'after a connection that closed')
+    })
+
     t.test('applied after connect', async (t) => {
       const socket = net.connect(port, host)
       t.teardown(() => socket.destroy())

@@ -66,6 +66,8 @@ function onAttempt(this: TrackedSocket, ip: string): void {
   }
   t.address = ip
   t.reported = false
+  // A closed socket may connect() again: this attempt starts a new connection.
+  t.connected = false
   t.book.attempting(this, t)
 }
 
@@ -101,7 +103,8 @@ function onConnect(this: TrackedSocket): void {
 
 function onClose(this: TrackedSocket): void {
   const t = this[kTracked]
-  t.book.attempting(this, undefined)
+  // A connected socket left the book's connecting list at 'connect'.
+  if (!t.connected) t.book.attempting(this, undefined)
   const err = this.errored
   if (t.address === undefined || t.reported || err instanceof AddressDownError) return
   if (!t.connected) {

@@ -80,21 +80,27 @@ type AddRequest = (this: http.Agent, req: http.ClientRequest, options: unknown, 
 
 function configure<T extends http.AgentOptions>(
   options: (T & StallGuardAgentExtras) | undefined,
-): { guard: Guard; agentOptions: T } {
+): { guard: Guard; agentOptions: T; keepAliveMsecs: number | undefined } {
   // Our options, checked and resolved in one place (lib/options.ts).
   const { resolved: { tcp: resolved, deadline, minThroughput, addressHealth }, rest } = splitOptions<T>(options, HTTP_AGENT_KEYS, 'an object of agent options', "Node's http.Agent")
   const agentOptions = { ...rest, keepAlive: rest.keepAlive ?? true } as T
   // Node writes keepAliveMsecs as the keepalive idle time at connect and each
   // time a socket returns to the pool. We rewrite it right after, but where
   // the native layer is missing Node's value is the one that stays: keep
-  // the two equal unless the caller chose otherwise.
-  if (rest.keepAliveMsecs === undefined && resolved && resolved.keepAliveIdleSeconds > 0) {
-    agentOptions.keepAliveMsecs = resolved.keepAliveIdleSeconds * 1000
-  }
+  // the two equal unless the caller chose otherwise. Set on the agent after
+  // construction (where Node reads it), not in its options: node:http
+  // copies the agent's options into every request's options (a
+  // dictionary-mode object, key by key), so a key there costs every request.
+  const keepAliveMsecs = rest.keepAliveMsecs === undefined && resolved && resolved.keepAliveIdleSeconds > 0
+    ? resolved.keepAliveIdleSeconds * 1000
+    : undefined
   const ownsKeepAlive = resolved !== undefined && resolved.keepAlive && capabilities().native
   const health = addressHealth === undefined ? undefined : new AddressBook(addressHealth)
-  return { guard: { tcp: resolved, deadline, minThroughput, ownsKeepAlive, health, shared: undefined }, agentOptions }
+  return { guard: { tcp: resolved, deadline, minThroughput, ownsKeepAlive, health, shared: undefined }, agentOptions, keepAliveMsecs }
 }
+
+/** Node's agent field behind `keepAliveMsecs` (read by its pool, not in @types/node). */
+type KeepAliveField = { keepAliveMsecs: number }
 
 /**
  * Options for one new connection with `changes` made. node:http's
@@ -158,6 +164,9 @@ function keepGuarded(agent: http.Agent, guard: Guard, socket: Duplex, nodeKeep: 
   return true
 }
 
+const OWNED = { owned: true } as const
+const NOT_OWNED = { owned: false } as const
+
 /**
  * Put the kernel options on a new socket; on failure destroy it and return
  * why. `owned`: created without Node's keepalive, and the pool hook never
@@ -169,7 +178,7 @@ function protect(stream: Duplex, tcp: ResolvedTcpTimeouts, owned: boolean): Erro
   // options to set: leave it alone, as StallGuardAgent's connector does.
   if (!(stream instanceof net.Socket)) return undefined
   try {
-    applyResolvedTimeouts(stream, tcp, { owned })
+    applyResolvedTimeouts(stream, tcp, owned ? OWNED : NOT_OWNED)
     return undefined
   } catch (err) {
     stream.destroy()
@@ -181,25 +190,25 @@ function protect(stream: Duplex, tcp: ResolvedTcpTimeouts, owned: boolean): Erro
  * Address health at the connection: a down IP literal is refused with a
  * socket that never connects and fails on the next tick with the condemning
  * error (Node's agent then accounts for it as for any failed socket); a name
- * goes through healthLookup. Undefined: connect as usual with `options`.
+ * goes through healthLookup (the options to connect with are returned).
+ * Returns `options` itself when there is nothing to change.
  */
 function healthCheck(
   book: AddressBook,
   options: http.ClientRequestArgs,
-  defaultPort: number,
-): { refused: net.Socket } | { options: http.ClientRequestArgs; port: number } {
-  const port = Number(options.port) || defaultPort
-  if (options.socketPath) return { options, port }
+  port: number,
+): net.Socket | http.ClientRequestArgs {
+  if (options.socketPath) return options
   const host = String(options.host ?? 'localhost')
   if (net.isIP(host)) {
     const refusal = book.refusal(host, port)
-    if (refusal === undefined) return { options, port }
+    if (refusal === undefined) return options
     const refused = new net.Socket()
     process.nextTick(() => refused.destroy(refusal))
-    return { refused }
+    return refused
   }
   const lookup = healthLookup(book, port, options.lookup as Parameters<typeof healthLookup>[2])
-  return { options: withChanges(options, { lookup }), port }
+  return withChanges(options, { lookup })
 }
 
 function createGuarded(
@@ -209,12 +218,11 @@ function createGuarded(
   create: (options: http.ClientRequestArgs, cb?: ConnectionCallback) => Duplex | null | undefined,
   defaultPort: number,
 ): Duplex | null | undefined {
-  let port = 0
+  const port = guard.health === undefined ? 0 : Number(options.port) || defaultPort
   if (guard.health !== undefined) {
-    const checked = healthCheck(guard.health, options, defaultPort)
-    if ('refused' in checked) return checked.refused
-    options = checked.options
-    port = checked.port
+    const checked = healthCheck(guard.health, options, port)
+    if (checked instanceof net.Socket) return checked
+    options = checked
   }
   // A subclass may hand its socket over through the callback instead of
   // returning it. (net.createConnection registers the callback as a 'connect'
@@ -284,9 +292,10 @@ export class StallGuardHttpAgent extends http.Agent {
   readonly #guard: Guard
 
   constructor(options?: StallGuardHttpAgentOptions) {
-    const { guard, agentOptions } = configure<http.AgentOptions>(options)
+    const { guard, agentOptions, keepAliveMsecs } = configure<http.AgentOptions>(options)
     super(agentOptions)
     this.#guard = guard
+    if (keepAliveMsecs !== undefined) (this as unknown as KeepAliveField).keepAliveMsecs = keepAliveMsecs
   }
 
   override createConnection(options: http.ClientRequestArgs, cb?: ConnectionCallback): Duplex | null | undefined {
@@ -319,9 +328,10 @@ export class StallGuardHttpsAgent extends https.Agent {
   readonly #guard: Guard
 
   constructor(options?: StallGuardHttpsAgentOptions) {
-    const { guard, agentOptions } = configure<https.AgentOptions>(options)
+    const { guard, agentOptions, keepAliveMsecs } = configure<https.AgentOptions>(options)
     super(agentOptions)
     this.#guard = guard
+    if (keepAliveMsecs !== undefined) (this as unknown as KeepAliveField).keepAliveMsecs = keepAliveMsecs
   }
 
   override createConnection(options: https.RequestOptions, cb?: ConnectionCallback): Duplex | null | undefined {

@@ -37,8 +37,9 @@ type ServingStream = Duplex & { _httpMessage?: http.ClientRequest | null }
  * request is looked up when an error comes.
  */
 export function forwardSocketErrors(stream: Duplex, prepend = false): void {
-  // A subclass may hand the same stream over twice (returned and through the callback).
-  if (stream.rawListeners('error').includes(onStreamError)) return
+  // A subclass may hand the same stream over twice (returned and through the
+  // callback). listenerCount with a listener counts without copying the array.
+  if (stream.listenerCount('error', onStreamError) > 0) return
   // A socket found only once node:http gave it to a request has node:http's
   // listener already: ours goes in front of it.
   if (prepend) stream.prependListener('error', onStreamError)

@@ -34,7 +34,7 @@ interface SocketState extends RememberedPeer {
   allAttempt: number
   /** See ApplyOptions.owned. */
   owned: boolean
-  /** True while the 'connect' listener is waiting to apply them. */
+  /** True while the 'connect' listener is waiting to apply them (from the attempt or the apply call until 'connect'). */
   waiting: boolean
   /** Our connect-time listeners are on this socket (they stay; `waiting` says whether they act). */
   listening: boolean
@@ -212,12 +212,12 @@ export function applyResolvedTimeouts(socket: net.Socket, timeouts: ResolvedTcpT
   // anyone else's listener.
   state.waiting = true
   // Shared listeners that read the socket's state (no closures per
-  // connection), attached once per socket: after 'connect' or 'close' they
-  // find `waiting` false and do nothing.
+  // connection), attached once per socket; they stay for a later connect()
+  // of the same socket (Node allows one after close), which they protect
+  // like the first.
   if (!state.listening) {
     state.listening = true
     guarded.on('connectionAttempt', onConnectionAttempt)
-    guarded.on('close', stopWaiting)
     guarded.prependListener('connect', onConnect)
   }
 }
@@ -226,7 +226,10 @@ function onConnectionAttempt(this: GuardedSocket, address: string, port: number,
   const state = this[kState]!
   // A Unix-domain socket announces its path as an attempt too (no family):
   // it has no TCP options, and is never counted as a TCP attempt.
-  if (!state.waiting || (family !== 4 && family !== 6)) return
+  if (family !== 4 && family !== 6) return
+  // An attempt after 'connect' is a new connection: Node lets a closed
+  // socket connect() again. Protected like the first.
+  state.waiting = true
   const attempt = ++state.attempts
   // The last attempt is the one that connects; remembered for error messages.
   state.peerAddress = address
@@ -247,10 +250,6 @@ function writeForAttempt(socket: GuardedSocket, state: SocketState, attempt: num
   } catch (err) {
     socket.destroy(err as Error)
   }
-}
-
-function stopWaiting(this: GuardedSocket): void {
-  this[kState]!.waiting = false
 }
 
 function onConnect(this: GuardedSocket): void {

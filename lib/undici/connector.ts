@@ -113,9 +113,10 @@ export function guardConnector(
   owned = false,
 ): Connector {
   const { timeouts, health } = guard
+  const applyOptions = { owned }
   const protect = (socket: unknown): void => {
     // A custom connector may return a non-TCP stream (tests, tunnels): leave it alone.
-    if (timeouts !== undefined && socket instanceof net.Socket) applyResolvedTimeouts(socket, timeouts, { owned })
+    if (timeouts !== undefined && socket instanceof net.Socket) applyResolvedTimeouts(socket, timeouts, applyOptions)
   }
 
   const stallguardConnect = function stallguardConnect(options: ConnectOptions, callback: ConnectCallback) {

@@ -10,32 +10,53 @@ type Handler = Record<string, unknown>
 
 const isFunction = (value: unknown): boolean => typeof value === 'function'
 
-// The names each check requires, built once: this check runs on every request.
-const NEW_API = ['onResponseError', 'onResponseStart', 'onResponseData', 'onResponseEnd']
-const NEW_API_UPGRADE = ['onResponseError', 'onRequestUpgrade']
-const NEW_API_OPTIONAL = ['onBodySent', 'onRequestSent']
-const LEGACY = ['onConnect', 'onError', 'onHeaders', 'onData', 'onComplete']
-const LEGACY_UPGRADE = ['onConnect', 'onError', 'onUpgrade']
+/** An optional callback that is there but not a function. */
+const invalidOptional = (value: unknown): boolean => value !== undefined && !isFunction(value)
+
+// The checks read each callback by name, in undici's order, with no array
+// of names: a loop of `handler[name]` reads made V8's keyed-load site
+// megamorphic (each caller's handler class has a map of its own), ~1.8 k
+// instructions per request on Node 24 (callgrind, keep-alive).
+
+/** The first callback of the new handler API (undici 8's rule) that is missing or wrong. */
+function newApiProblem(h: Handler, upgrade: boolean): string | undefined {
+  if (!isFunction(h.onResponseError)) return 'onResponseError'
+  if (upgrade) {
+    if (!isFunction(h.onRequestUpgrade)) return 'onRequestUpgrade'
+  } else {
+    if (!isFunction(h.onResponseStart)) return 'onResponseStart'
+    if (!isFunction(h.onResponseData)) return 'onResponseData'
+    if (!isFunction(h.onResponseEnd)) return 'onResponseEnd'
+  }
+  if (invalidOptional(h.onBodySent)) return 'onBodySent'
+  if (invalidOptional(h.onRequestSent)) return 'onRequestSent'
+  return undefined
+}
+
+/** The first callback of the legacy handler API (undici 7's rule) that is missing or wrong. */
+function legacyProblem(h: Handler, upgrade: boolean): string | undefined {
+  if (!isFunction(h.onConnect)) return 'onConnect'
+  if (!isFunction(h.onError)) return 'onError'
+  if (upgrade) {
+    if (!isFunction(h.onUpgrade)) return 'onUpgrade'
+  } else {
+    if (!isFunction(h.onHeaders)) return 'onHeaders'
+    if (!isFunction(h.onData)) return 'onData'
+    if (!isFunction(h.onComplete)) return 'onComplete'
+  }
+  if (invalidOptional(h.onBodySent)) return 'onBodySent'
+  return undefined
+}
 
 /** undici's handler check (its util.assertRequestHandler), for both handler APIs. */
-function handlerProblem(handler: Handler, opts: Dispatcher.DispatchOptions): string | undefined {
+function handlerProblem(h: Handler, opts: Dispatcher.DispatchOptions): string | undefined {
   const upgrade = Boolean(opts.upgrade) || opts.method === 'CONNECT'
-  if (isFunction(handler.onRequestStart)) {
-    // undici 8's rule; undici 7 checks nothing more for this API and fails
-    // later, mid-response, when it calls a callback that is not there.
-    const required = upgrade ? NEW_API_UPGRADE : NEW_API
-    for (const name of required) if (!isFunction(handler[name])) return `invalid ${name} method`
-    for (const name of NEW_API_OPTIONAL) {
-      if (handler[name] !== undefined && !isFunction(handler[name])) return `invalid ${name} method`
-    }
-    return undefined
-  }
-  // The legacy API (undici 7's rule; undici 8 accepts only the new API, we
-  // keep taking both: Node's built-in fetch on Node 20/22 speaks this one).
-  const required = upgrade ? LEGACY_UPGRADE : LEGACY
-  for (const name of required) if (!isFunction(handler[name])) return `invalid ${name} method`
-  if (handler.onBodySent !== undefined && !isFunction(handler.onBodySent)) return 'invalid onBodySent method'
-  return undefined
+  // The new API: undici 7 checks nothing more for it and fails later,
+  // mid-response, when it calls a callback that is not there. The legacy
+  // API: undici 8 accepts only the new one; we keep taking both (Node's
+  // built-in fetch on Node 20/22 speaks the legacy one).
+  const missing = isFunction(h.onRequestStart) ? newApiProblem(h, upgrade) : legacyProblem(h, upgrade)
+  return missing === undefined ? undefined : `invalid ${missing} method`
 }
 
 /**
