@@ -222,4 +222,12 @@ t.test('bad dispatch arguments: undici\'s errors', async (t) => {
   } else {
     t.comment('undici 7 does not check new-API handlers (it fails later, mid-response); ours rejects them as undici 8 does')
   }
+
+  // Two problems at once: the one undici checks first is named (a wrong
+  // optional callback comes before a missing response callback). Each major
+  // in the API it checks: undici 8 the new one, undici 7 the legacy one.
+  const twice = UNDICI8 ? { onRequestStart() {}, onRequestSent: 1 } : { onConnect() {}, onBodySent: 1 }
+  const ourTwice = await dispatchOutcome(ours, opts, twice)
+  t.match(ourTwice, { message: UNDICI8 ? 'invalid onRequestSent method' : 'invalid onBodySent method' })
+  t.same(ourTwice, await dispatchOutcome(undiciAgent, opts, twice), 'a handler with two problems: the one undici names')
 })

@@ -21,15 +21,12 @@ const invalidOptional = (value: unknown): boolean => value !== undefined && !isF
 /** The first callback of the new handler API (undici 8's rule) that is missing or wrong. */
 function newApiProblem(h: Handler, upgrade: boolean): string | undefined {
   if (!isFunction(h.onResponseError)) return 'onResponseError'
-  if (upgrade) {
-    if (!isFunction(h.onRequestUpgrade)) return 'onRequestUpgrade'
-  } else {
-    if (!isFunction(h.onResponseStart)) return 'onResponseStart'
-    if (!isFunction(h.onResponseData)) return 'onResponseData'
-    if (!isFunction(h.onResponseEnd)) return 'onResponseEnd'
-  }
   if (invalidOptional(h.onBodySent)) return 'onBodySent'
   if (invalidOptional(h.onRequestSent)) return 'onRequestSent'
+  if (upgrade) return isFunction(h.onRequestUpgrade) ? undefined : 'onRequestUpgrade'
+  if (!isFunction(h.onResponseStart)) return 'onResponseStart'
+  if (!isFunction(h.onResponseData)) return 'onResponseData'
+  if (!isFunction(h.onResponseEnd)) return 'onResponseEnd'
   return undefined
 }
 
@@ -37,14 +34,11 @@ function newApiProblem(h: Handler, upgrade: boolean): string | undefined {
 function legacyProblem(h: Handler, upgrade: boolean): string | undefined {
   if (!isFunction(h.onConnect)) return 'onConnect'
   if (!isFunction(h.onError)) return 'onError'
-  if (upgrade) {
-    if (!isFunction(h.onUpgrade)) return 'onUpgrade'
-  } else {
-    if (!isFunction(h.onHeaders)) return 'onHeaders'
-    if (!isFunction(h.onData)) return 'onData'
-    if (!isFunction(h.onComplete)) return 'onComplete'
-  }
   if (invalidOptional(h.onBodySent)) return 'onBodySent'
+  if (upgrade) return isFunction(h.onUpgrade) ? undefined : 'onUpgrade'
+  if (!isFunction(h.onHeaders)) return 'onHeaders'
+  if (!isFunction(h.onData)) return 'onData'
+  if (!isFunction(h.onComplete)) return 'onComplete'
   return undefined
 }
 
