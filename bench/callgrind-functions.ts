@@ -13,8 +13,7 @@
 // there. The name's prefix is V8's tier: `*` TurboFan, `+` Maglev, `^`
 // Sparkplug, `~` the interpreter.
 import { existsSync, readFileSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
-import { kindOf } from './callgrind-split'
+import { functionCounts, kindOf } from './callgrind-split'
 
 interface Code {
   start: number
@@ -50,18 +49,14 @@ function codeAt(codes: Code[], address: number): string | undefined {
 
 /** Exclusive instructions by function name, JIT addresses resolved where the map has them. */
 export function byFunction(file: string, restOnly = false): Map<string, number> {
-  const r = spawnSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 })
-  if (r.status !== 0) throw new Error(`callgrind_annotate ${file} failed: ${r.stderr}`)
   const codes = perfMap(file)
   const counts = new Map<string, number>()
-  for (const line of r.stdout.split('\n')) {
-    const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)$/.exec(line)
-    if (!m || line.includes('PROGRAM TOTALS')) continue
-    if (restOnly && kindOf(m[2]!) !== 'rest') continue
-    let name = m[2]!.replace(/\s*\[[^\]]*\]$/, '')
+  for (const [fn, count] of functionCounts(file)) {
+    if (restOnly && kindOf(fn) !== 'rest') continue
+    let name = fn.replace(/\s*\[[^\]]*\]$/, '')
     const jit = /^\?\?\?:0x([0-9a-f]+)/.exec(name)
     if (jit) name = codeAt(codes, parseInt(jit[1]!, 16)) ?? name
-    counts.set(name, (counts.get(name) ?? 0) + Number(m[1]!.replaceAll(',', '')))
+    counts.set(name, (counts.get(name) ?? 0) + count)
   }
   return counts
 }

@@ -34,15 +34,24 @@ export function kindOf(fn: string): keyof Split {
   return 'rest'
 }
 
-export function splitCallgrind(file: string): Split {
+/**
+ * callgrind_annotate's exclusive count per function of one run, as
+ * `[file:function name, instructions]` (the name as callgrind printed it).
+ */
+export function functionCounts(file: string): Array<[string, number]> {
   const r = spawnSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 })
   if (r.status !== 0) throw new Error(`callgrind_annotate ${file} failed: ${r.stderr}`)
-  const split: Split = { compile: 0, gc: 0, rest: 0 }
+  const counts: Array<[string, number]> = []
   for (const line of r.stdout.split('\n')) {
     // "  1,234,567 ( 1.23%)  file:function [object]"
     const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)$/.exec(line)
-    if (!m || line.includes('PROGRAM TOTALS')) continue
-    split[kindOf(m[2]!)] += Number(m[1]!.replaceAll(',', ''))
+    if (m && !line.includes('PROGRAM TOTALS')) counts.push([m[2]!, Number(m[1]!.replaceAll(',', ''))])
   }
+  return counts
+}
+
+export function splitCallgrind(file: string): Split {
+  const split: Split = { compile: 0, gc: 0, rest: 0 }
+  for (const [fn, count] of functionCounts(file)) split[kindOf(fn)] += count
   return split
 }

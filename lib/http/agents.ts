@@ -164,9 +164,6 @@ function keepGuarded(agent: http.Agent, guard: Guard, socket: Duplex, nodeKeep: 
   return true
 }
 
-const OWNED = { owned: true } as const
-const NOT_OWNED = { owned: false } as const
-
 /**
  * Put the kernel options on a new socket; on failure destroy it and return
  * why. `owned`: created without Node's keepalive, and the pool hook never
@@ -178,7 +175,7 @@ function protect(stream: Duplex, tcp: ResolvedTcpTimeouts, owned: boolean): Erro
   // options to set: leave it alone, as StallGuardAgent's connector does.
   if (!(stream instanceof net.Socket)) return undefined
   try {
-    applyResolvedTimeouts(stream, tcp, owned ? OWNED : NOT_OWNED)
+    applyResolvedTimeouts(stream, tcp, { owned })
     return undefined
   } catch (err) {
     stream.destroy()
