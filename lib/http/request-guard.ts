@@ -79,38 +79,38 @@ export interface RequestWatch {
  * keep-alive socket moved; for bytes sent, minus the header block too).
  */
 class HttpRequestProbe implements RequestProbe, RequestTarget {
-  readonly #agent: object
-  readonly #req: http.ClientRequest
+  private readonly agent: object
+  private readonly req: http.ClientRequest
   /** Port to print when the origin has none (the agent's default, or the Host header's). */
   readonly port: number
   /** The socket's counters when this request got it (earlier requests on a keep-alive socket moved those). */
-  #baseRead = 0
-  #baseWritten = 0
+  private baseRead = 0
+  private baseWritten = 0
   /** The response's header block, in bytes, once the headers are in (computed on first read). */
-  #responseHeaderBytes: number | undefined
+  private responseHeaderBytes: number | undefined = undefined
   /** The request as the clock and the in-flight list see it; the probe names the target too (read when printed). */
   readonly tracker: RequestTracker
 
   constructor(req: http.ClientRequest, port: number, watch: RequestWatch) {
-    this.#agent = watch.owner
-    this.#req = req
+    this.agent = watch.owner
+    this.req = req
     this.port = port
     this.tracker = new RequestTracker(this, this, watch)
   }
 
   // RequestTarget, as node:http parsed it.
-  get method(): string { return this.#req.method }
-  get origin(): string { return `${this.#req.protocol}//${this.#req.host}` }
-  get path(): string { return this.#req.path }
+  get method(): string { return this.req.method }
+  get origin(): string { return `${this.req.protocol}//${this.req.host}` }
+  get path(): string { return this.req.path }
 
   /** node:http hands the socket over before it writes anything of this request on it. */
   assigned(socket: net.Socket): void {
-    this.#baseRead = socket.bytesRead
-    this.#baseWritten = socket.bytesWritten
+    this.baseRead = socket.bytesRead
+    this.baseWritten = socket.bytesWritten
   }
 
   phase(): RequestPhase {
-    const req = this.#req
+    const req = this.req
     const socket = req.socket as (net.Socket & { encrypted?: boolean; _secureEstablished?: boolean }) | null
     if (!socket) return 'queued'
     if (socket.connecting || (socket.encrypted === true && socket._secureEstablished === false)) return 'connecting'
@@ -127,11 +127,11 @@ class HttpRequestProbe implements RequestProbe, RequestTarget {
    * chunk framing (a few bytes per write) still counts.
    */
   bytesSent(): number {
-    const req = this.#req as http.ClientRequest & { _header?: string | null }
+    const req = this.req as http.ClientRequest & { _header?: string | null }
     const socket = req.socket
     if (!socket) return 0
     const headerBytes = typeof req._header === 'string' ? Buffer.byteLength(req._header, 'latin1') : 0
-    return Math.max(0, socket.bytesWritten - this.#baseWritten - headerBytes)
+    return Math.max(0, socket.bytesWritten - this.baseWritten - headerBytes)
   }
 
   /**
@@ -141,15 +141,15 @@ class HttpRequestProbe implements RequestProbe, RequestTarget {
    * still counts, as does a 1xx interim response.
    */
   bytesReceived(): number {
-    const socket = this.#req.socket
-    const res = (this.#req as unknown as RequestInternals).res
+    const socket = this.req.socket
+    const res = (this.req as unknown as RequestInternals).res
     if (!socket || !res) return 0
-    this.#responseHeaderBytes ??= headerBlockBytes(res)
-    return Math.max(0, socket.bytesRead - this.#baseRead - this.#responseHeaderBytes)
+    this.responseHeaderBytes ??= headerBlockBytes(res)
+    return Math.max(0, socket.bytesRead - this.baseRead - this.responseHeaderBytes)
   }
 
   heldByCaller(direction: StreamDirection): boolean {
-    const socket = this.#req.socket
+    const socket = this.req.socket
     if (!socket) return false
     // node:http stops reading the socket while the response's buffer is full.
     if (direction === 'download') return socket.isPaused()
@@ -158,12 +158,12 @@ class HttpRequestProbe implements RequestProbe, RequestTarget {
   }
 
   socket(): net.Socket | undefined {
-    const socket = this.#req.socket
+    const socket = this.req.socket
     return socket instanceof net.Socket ? socket : undefined
   }
 
   fail(err: Error): void {
-    expire(this.#agent, this.#req, err)
+    expire(this.agent, this.req, err)
   }
 }
 

@@ -67,44 +67,44 @@ export interface WatchInterceptorOptions extends DeadlineInterceptorOptions, Min
 
 /** The request's one handler on undici's handler API (undici 8, and new-API callers on undici 7 through the bridge). */
 class WatchHandler extends WatchedRequest {
-  readonly #handler: DispatchHandler
+  private readonly caller: DispatchHandler
   /** Dispatches the next attempt (the layer below ours). */
-  readonly #dispatch: Dispatch
-  #controller: DispatchController | null = null
+  private readonly dispatchNext: Dispatch
+  private attemptController: DispatchController | null = null
 
   constructor(handler: DispatchHandler, opts: Dispatcher.DispatchOptions, settings: WatchSettings, dispatch: Dispatch) {
     super(opts, settings)
-    this.#handler = handler
-    this.#dispatch = dispatch
+    this.caller = handler
+    this.dispatchNext = dispatch
   }
 
   /** Our handler never reads headers: it depends on the caller's (asked once, by the undici 7 bridge). */
   get [kReadsParsedHeaders](): boolean {
-    return readsParsedHeaders(this.#handler)
+    return readsParsedHeaders(this.caller)
   }
 
   protected downloadPaused(): boolean {
-    return this.#controller?.paused === true
+    return this.attemptController?.paused === true
   }
 
   protected abortAttempt(err: Error): void {
-    const controller = this.#controller
+    const controller = this.attemptController
     if (controller !== null && !controller.aborted) controller.abort(err)
   }
 
   protected reportError(err: Error): void {
-    this.#forwardError(this.#controller, err)
+    this.forwardError(this.attemptController, err)
   }
 
-  #forwardError(controller: MaybeController, err: Error): void {
+  private forwardError(controller: MaybeController, err: Error): void {
     // Same contract as undici: a handler that cannot take an error makes the
     // dispatcher throw it rather than lose it.
-    if (typeof this.#handler.onResponseError !== 'function') throw err
-    this.#handler.onResponseError(controller as DispatchController, err)
+    if (typeof this.caller.onResponseError !== 'function') throw err
+    this.caller.onResponseError(controller as DispatchController, err)
   }
 
   protected redispatch(): void {
-    this.#dispatch(this.opts, this)
+    this.dispatchNext(this.opts, this)
   }
 
   onRequestStart(controller: DispatchController, context: unknown): void {
@@ -113,24 +113,24 @@ class WatchHandler extends WatchedRequest {
       if (start !== false) controller.abort(start)
       return
     }
-    this.#controller = controller
-    this.#handler.onRequestStart?.(controller, context)
+    this.attemptController = controller
+    this.caller.onRequestStart?.(controller, context)
   }
 
   onBodySent(chunk: unknown, ...rest: unknown[]): void {
     this.countSent(chunk)
-    ;(this.#handler.onBodySent as ((...a: unknown[]) => void) | undefined)?.(chunk, ...rest)
+    ;(this.caller.onBodySent as ((...a: unknown[]) => void) | undefined)?.(chunk, ...rest)
   }
 
   onRequestSent(): void {
     this.requestWritten()
-    ;(this.#handler as { onRequestSent?: () => void }).onRequestSent?.()
+    ;(this.caller as { onRequestSent?: () => void }).onRequestSent?.()
   }
 
   // undici calls this when the parser sees the first byte of the response.
   onResponseStarted(): void {
     this.heardBack = true
-    this.#handler.onResponseStarted?.()
+    this.caller.onResponseStarted?.()
   }
 
   onRequestUpgrade(controller: DispatchController, statusCode: number, headers: ParsedHeaders, socket: Duplex): void {
@@ -138,30 +138,30 @@ class WatchHandler extends WatchedRequest {
     if (this.settled) return
     // The connection now belongs to the caller; the budget covered getting it.
     this.settle()
-    this.#handler.onRequestUpgrade?.(controller, statusCode, headers, socket)
+    this.caller.onRequestUpgrade?.(controller, statusCode, headers, socket)
   }
 
   onResponseStart(controller: DispatchController, statusCode: number, headers: ParsedHeaders, statusMessage?: string): void {
     this.heardBack = true
     if (this.settled) return
     this.currentPhase = 'receiving body'
-    this.#handler.onResponseStart?.(controller, statusCode, headers, statusMessage)
+    this.caller.onResponseStart?.(controller, statusCode, headers, statusMessage)
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
     if (this.settled) return
     this.received += chunk.length
-    this.#handler.onResponseData?.(controller, chunk)
+    this.caller.onResponseData?.(controller, chunk)
   }
 
   onResponseEnd(controller: DispatchController, trailers: ParsedHeaders): void {
     if (this.settled) return
     this.settle()
-    this.#handler.onResponseEnd?.(controller, trailers)
+    this.caller.onResponseEnd?.(controller, trailers)
   }
 
   onResponseError(controller: MaybeController, err: Error): void {
-    if (!this.attemptFailed(err)) this.#forwardError(controller, err)
+    if (!this.attemptFailed(err)) this.forwardError(controller, err)
   }
 }
 

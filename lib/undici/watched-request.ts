@@ -74,11 +74,11 @@ export abstract class WatchedRequest implements RequestProbe, ConnectionProbe {
   protected uploadReported = false
   protected readonly opts: Dispatcher.DispatchOptions
   readonly tracker: RequestTracker
-  #retriesLeft: number
+  private retriesLeft: number
 
   constructor(opts: Dispatcher.DispatchOptions, settings: WatchSettings) {
     this.opts = opts
-    this.#retriesLeft = settings.retries
+    this.retriesLeft = settings.retries
     // The dispatch options name the target (method, origin, path): no copy per request.
     this.tracker = new RequestTracker(this, opts, settings)
     this.tracker.open()
@@ -86,7 +86,7 @@ export abstract class WatchedRequest implements RequestProbe, ConnectionProbe {
 
   /** undici's Request holds this handler: its sendHeaders event finds the probe here (connection-reuse). */
   get [kConnectionProbe](): ConnectionProbe | undefined {
-    return this.#retriesLeft > 0 ? this : undefined
+    return this.retriesLeft > 0 ? this : undefined
   }
 
   /** Stop watching; the request is over (or could not be dispatched). */
@@ -152,11 +152,11 @@ export abstract class WatchedRequest implements RequestProbe, ConnectionProbe {
    * reports the error.
    */
   protected attemptFailed(err: Error): boolean {
-    if (this.#retriesLeft > 0 && !this.settled && retriesAfter(this.reused, this.heardBack, err)) {
-      this.#retriesLeft--
+    if (this.retriesLeft > 0 && !this.settled && retriesAfter(this.reused, this.heardBack, err)) {
+      this.retriesLeft--
       // After the failing connection's teardown has run (we are inside its
       // error path): then the retry takes a clean slot in the pool.
-      queueMicrotask(() => this.#retry())
+      queueMicrotask(() => this.retry())
       return true
     }
     if (this.settled) return true
@@ -164,7 +164,7 @@ export abstract class WatchedRequest implements RequestProbe, ConnectionProbe {
     return false
   }
 
-  #retry(): void {
+  private retry(): void {
     // Ended meanwhile (the deadline fired between two attempts).
     if (this.settled) return
     this.reused = undefined

@@ -41,49 +41,49 @@ const DUE_WITHIN_MS = 1
 const MAX_SLEEP_MS = 1000
 
 export class SharedClock {
-  readonly #watched = new List<Watched>()
-  #timer: NodeJS.Timeout | undefined
+  private readonly watched = new List<Watched>()
+  private timer: NodeJS.Timeout | undefined = undefined
   /** When the timer is set to wake; Infinity when it is not set. */
-  #wakeAt = Infinity
-  readonly #tick = (): void => this.#wake()
+  private wakeAt = Infinity
+  private readonly tick = (): void => this.wake()
 
   /** How many requests are watched (for tests and the in-flight dump). */
   get size(): number {
-    return this.#watched.size
+    return this.watched.size
   }
 
   /** Whether the timer is set: the clock stops once nothing is watched. */
   get running(): boolean {
-    return this.#timer !== undefined
+    return this.timer !== undefined
   }
 
   /** Returns the handle unwatch() takes. */
   watch(item: Watched): Entry<Watched> {
-    const entry = this.#watched.add(item)
+    const entry = this.watched.add(item)
     const due = item.sampleEvery > 0 ? Math.min(item.expiresAt, performance.now() + item.sampleEvery) : item.expiresAt
-    if (due < this.#wakeAt) this.#arm(due)
+    if (due < this.wakeAt) this.arm(due)
     return entry
   }
 
   /** The request ended. No timer work: the clock stops by itself once idle. */
   unwatch(entry: Entry<Watched>): void {
-    this.#watched.remove(entry)
+    this.watched.remove(entry)
   }
 
-  #arm(due: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
+  private arm(due: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
     const now = performance.now()
     const at = Math.min(due, now + MAX_SLEEP_MS)
-    this.#wakeAt = at
-    this.#timer = setTimeout(this.#tick, Math.max(0, Math.ceil(at - now)))
-    this.#timer.unref()
+    this.wakeAt = at
+    this.timer = setTimeout(this.tick, Math.max(0, Math.ceil(at - now)))
+    this.timer.unref()
   }
 
-  #wake(): void {
-    this.#timer = undefined
-    this.#wakeAt = Infinity
+  private wake(): void {
+    this.timer = undefined
+    this.wakeAt = Infinity
     let next = Infinity
-    for (const item of this.#watched) {
+    for (const item of this.watched) {
       const now = performance.now()
       if (item.expiresAt - now <= DUE_WITHIN_MS) {
         // expire() takes the request off the clock.
@@ -98,7 +98,7 @@ export class SharedClock {
       next = Math.min(next, item.expiresAt)
     }
     // A request added during the loop may already have armed the timer.
-    if (next < this.#wakeAt) this.#arm(next)
+    if (next < this.wakeAt) this.arm(next)
   }
 }
 

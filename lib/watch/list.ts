@@ -21,32 +21,32 @@ export interface Entry<T> {
 }
 
 export class List<T> {
-  #head: Entry<T> | null = null
-  #tail: Entry<T> | null = null
-  #size = 0
+  private head: Entry<T> | null = null
+  private tail: Entry<T> | null = null
+  private count = 0
 
   get size(): number {
-    return this.#size
+    return this.count
   }
 
   /** Append `item` (oldest first) and return its entry, for remove(). */
   add(item: T): Entry<T> {
-    const entry: Entry<T> = { item, prev: this.#tail, next: null, linked: true }
-    if (this.#tail === null) this.#head = entry
-    else this.#tail.next = entry
-    this.#tail = entry
-    this.#size++
+    const entry: Entry<T> = { item, prev: this.tail, next: null, linked: true }
+    if (this.tail === null) this.head = entry
+    else this.tail.next = entry
+    this.tail = entry
+    this.count++
     return entry
   }
 
   remove(entry: Entry<T>): void {
     if (!entry.linked) return
     entry.linked = false
-    if (entry.prev === null) this.#head = entry.next
+    if (entry.prev === null) this.head = entry.next
     else entry.prev.next = entry.next
-    if (entry.next === null) this.#tail = entry.prev
+    if (entry.next === null) this.tail = entry.prev
     else entry.next.prev = entry.prev
-    this.#size--
+    this.count--
     entry.prev = null
     entry.next = null
   }
@@ -60,7 +60,7 @@ export class List<T> {
    */
   *[Symbol.iterator](): IterableIterator<T> {
     const entries: Array<Entry<T>> = []
-    for (let entry = this.#head; entry !== null; entry = entry.next) entries.push(entry)
+    for (let entry = this.head; entry !== null; entry = entry.next) entries.push(entry)
     for (const entry of entries) {
       if (entry.linked) yield entry.item
     }

@@ -70,15 +70,15 @@ export class RequestTracker implements Watched {
   readonly startedAt = performance.now()
   readonly expiresAt: number
   readonly sampleEvery: number
-  readonly #probe: RequestProbe
-  #window: ThroughputWindow | undefined
-  #windowDirection: StreamDirection | undefined
-  #open = false
-  #listed: Entry<RequestTracker> | undefined
-  #clocked: Entry<Watched> | undefined
+  private readonly probe: RequestProbe
+  private throughputWindow: ThroughputWindow | undefined = undefined
+  private windowDirection: StreamDirection | undefined = undefined
+  private watching = false
+  private listed: Entry<RequestTracker> | undefined = undefined
+  private clocked: Entry<Watched> | undefined = undefined
 
   constructor(probe: RequestProbe, target: RequestTarget, options: WatchOptions) {
-    this.#probe = probe
+    this.probe = probe
     this.target = target
     this.owner = options.owner
     this.deadline = options.deadline
@@ -89,26 +89,26 @@ export class RequestTracker implements Watched {
 
   /** Start watching: listed in flight, and on the clock when it has a deadline or a floor. */
   open(): void {
-    if (this.#open) return
-    this.#open = true
-    this.#listed = inflightRequests.add(this)
-    if (this.expiresAt !== Infinity || this.sampleEvery > 0) this.#clocked = clock.watch(this)
+    if (this.watching) return
+    this.watching = true
+    this.listed = inflightRequests.add(this)
+    if (this.expiresAt !== Infinity || this.sampleEvery > 0) this.clocked = clock.watch(this)
   }
 
   /** The request is over (or failed): stop watching. */
   close(): void {
-    if (!this.#open) return
-    this.#open = false
-    if (this.#listed !== undefined) inflightRequests.remove(this.#listed)
-    if (this.#clocked !== undefined) clock.unwatch(this.#clocked)
+    if (!this.watching) return
+    this.watching = false
+    if (this.listed !== undefined) inflightRequests.remove(this.listed)
+    if (this.clocked !== undefined) clock.unwatch(this.clocked)
   }
 
   get isOpen(): boolean {
-    return this.#open
+    return this.watching
   }
 
   snapshot(): RequestSnapshot {
-    const probe = this.#probe
+    const probe = this.probe
     return {
       method: this.target.method,
       origin: originWithPort(this.target.origin, this.target.port),
@@ -120,41 +120,41 @@ export class RequestTracker implements Watched {
   }
 
   socket(): net.Socket | undefined {
-    return this.#probe.socket()
+    return this.probe.socket()
   }
 
   expire(): void {
-    if (!this.#open) return
+    if (!this.watching) return
     const snapshot = this.snapshot()
     const err = new DeadlineExceededError(this.deadline, snapshot)
     this.close()
     announceDeadline(err, snapshot.phase)
-    this.#probe.fail(err)
+    this.probe.fail(err)
   }
 
   sample(now: number): void {
     const floor = this.floor
-    if (!this.#open || floor === undefined) return
-    const probe = this.#probe
+    if (!this.watching || floor === undefined) return
+    const probe = this.probe
     const phase = probe.phase()
     const direction: StreamDirection | undefined =
       phase === 'sending' ? 'upload' : phase === 'receiving body' ? 'download' : undefined
     if (direction === undefined) {
       // Waiting for headers (headersTimeout's job) or not started: nothing to measure.
-      this.#window = undefined
-      this.#windowDirection = undefined
+      this.throughputWindow = undefined
+      this.windowDirection = undefined
       return
     }
     const bytes = direction === 'upload' ? probe.bytesSent() : probe.bytesReceived()
-    if (this.#window === undefined || this.#windowDirection !== direction) {
-      this.#window = new ThroughputWindow(floor, now, bytes)
-      this.#windowDirection = direction
+    if (this.throughputWindow === undefined || this.windowDirection !== direction) {
+      this.throughputWindow = new ThroughputWindow(floor, now, bytes)
+      this.windowDirection = direction
       return
     }
-    const rate = this.#window.sample(now, bytes, probe.heldByCaller(direction))
+    const rate = this.throughputWindow.sample(now, bytes, probe.heldByCaller(direction))
     if (rate < 0) return
     const err = new StalledStreamError(this.snapshot(), {
-      direction, observed: rate, bytesPerSecond: floor.bytesPerSecond, grace: this.#window.measuredMs,
+      direction, observed: rate, bytesPerSecond: floor.bytesPerSecond, grace: this.throughputWindow.measuredMs,
     })
     this.close()
     announceStall(err)
