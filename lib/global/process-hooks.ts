@@ -298,11 +298,8 @@ function wrapSocketConnect(protectLater: (socket: net.Socket) => void): () => vo
 
 function watchForeign(req: http.ClientRequest, agent: unknown, deadline: number, floor: MinThroughput | undefined): void {
   const owner = agent !== null && typeof agent === 'object' ? agent : agentless
-  const host = req.getHeader('host')
-  const hostPort = typeof host === 'string' ? /:(\d+)$/.exec(host)?.[1] : undefined
-  const defaultPort = (agent as { defaultPort?: number } | undefined)?.defaultPort ?? (req.protocol === 'https:' ? 443 : 80)
-  const port = hostPort === undefined ? defaultPort : Number(hostPort)
-  watchRequest(req, port, { deadline, floor, owner })
+  // The port is read from the Host header only when the request is printed.
+  watchRequest(req, undefined, { deadline, floor, owner })
 }
 
 /** Once per process: an undici dispatcher we did not build has no public way in for an interceptor. */

@@ -81,8 +81,8 @@ export interface RequestWatch {
 class HttpRequestProbe implements RequestProbe, RequestTarget {
   private readonly agent: object
   private readonly req: http.ClientRequest
-  /** Port to print when the origin has none (the agent's default, or the Host header's). */
-  readonly port: number
+  /** The port when the front door knew it cheaply (our agents' options); otherwise read when printed. */
+  private readonly knownPort: number | undefined
   /** The socket's counters when this request got it (earlier requests on a keep-alive socket moved those). */
   private baseRead = 0
   private baseWritten = 0
@@ -91,11 +91,16 @@ class HttpRequestProbe implements RequestProbe, RequestTarget {
   /** The request as the clock and the in-flight list see it; the probe names the target too (read when printed). */
   readonly tracker: RequestTracker
 
-  constructor(req: http.ClientRequest, port: number, watch: RequestWatch) {
+  constructor(req: http.ClientRequest, port: number | undefined, watch: RequestWatch) {
     this.agent = watch.owner
     this.req = req
-    this.port = port
+    this.knownPort = port
     this.tracker = new RequestTracker(this, this, watch)
+  }
+
+  /** Port to print when the origin has none (RequestTarget): only asked for when a request is printed. */
+  get port(): number {
+    return this.knownPort ?? hostHeaderPort(this.req, this.agent)
   }
 
   // RequestTarget, as node:http parsed it.
@@ -167,6 +172,20 @@ class HttpRequestProbe implements RequestProbe, RequestTarget {
   }
 }
 
+/**
+ * The port a request goes to, from its Host header (node:http writes the
+ * port there unless it is the scheme's default), else the agent's default.
+ * Read only when the request is printed: a header lookup and a regular
+ * expression per request were a measurable part of watching an agent we
+ * did not build.
+ */
+function hostHeaderPort(req: http.ClientRequest, agent: object): number {
+  const host = req.getHeader('host')
+  const hostPort = typeof host === 'string' ? /:(\d+)$/.exec(host)?.[1] : undefined
+  if (hostPort !== undefined) return Number(hostPort)
+  return (agent as { defaultPort?: number }).defaultPort ?? (req.protocol === 'https:' ? 443 : 80)
+}
+
 /** Where a watched request keeps its probe, for the two shared listeners below. */
 const kProbe = Symbol('stallguard.requestProbe')
 type WatchedRequest = http.ClientRequest & { [kProbe]?: HttpRequestProbe }
@@ -180,7 +199,7 @@ type WatchedRequest = http.ClientRequest & { [kProbe]?: HttpRequestProbe }
  * functions that find the probe on the request: each fires once per
  * request, and `once` with a closure cost two functions and a wrapper each.
  */
-export function watchRequest(req: http.ClientRequest, port: number, watch: RequestWatch): void {
+export function watchRequest(req: http.ClientRequest, port: number | undefined, watch: RequestWatch): void {
   const probe = new HttpRequestProbe(req, port, watch)
   probe.tracker.open()
   ;(req as WatchedRequest)[kProbe] = probe

@@ -165,6 +165,8 @@ if (enterNetns(t, __filename)) {
     const r = await run(t, 'deadline', { ports: { http: server.port }, install: { tcp: SHORT_TCP, deadline: 1000, env: false } })
     t.equal(r.outcome, 'error')
     t.match(r.error, { name: 'DeadlineExceededError', code: 'SG_ERR_DEADLINE_EXCEEDED' })
+    // The port comes from the request's Host header, read only when the request is printed.
+    t.match(r.error.message, `GET http://127.0.0.1:${server.port}/think exceeded its deadline`, 'the error names the origin with its port')
     t.ok(r.elapsed >= 900 && r.elapsed <= 2500, `the deadline fired after ${r.elapsed} ms (1000 ms deadline)`)
   })
 
